@@ -1,0 +1,90 @@
+"""Image backbones built with timm (which also hosts torchvision's weights)."""
+from __future__ import annotations
+
+import timm
+import torch
+from timm.models import group_parameters
+from torch import nn
+
+from graft.backbones.base import Backbone, LayerGroup, load_matching
+from graft.backbones.registry import BackboneCfg
+from graft.backbones.weights import ResolvedWeights, read_state_dict
+from graft.errors import WeightsNotFound
+
+POOLINGS = ("avg", "flatten")
+
+
+class ImageBackbone(Backbone):
+    def __init__(self, cfg: BackboneCfg, model: nn.Module, pooling: str = "avg", image_size: int | None = None):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.cfg, self.model, self.pooling = cfg, model, pooling
+        self.image_size = image_size or cfg.preprocessing.input_size
+        self.feature_dim = self._probe_feature_dim()
+
+    def forward_maps(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(pixel_values)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        maps = self.forward_maps(pixel_values)
+        if self.pooling == "flatten":
+            return maps.flatten(1)
+        return self.model.forward_head(maps, pre_logits=True)
+
+    def classify(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits (only when built with its original classifier)."""
+        return self.model(pixel_values)
+
+    def layer_groups(self) -> list[LayerGroup]:
+        groups = group_parameters(self.model, self.model.group_matcher(coarse=True))
+        out = []
+        for index, params in enumerate(groups.values()):
+            if not params:
+                continue
+            name = "stem" if index == 0 else _group_name(params)
+            out.append(LayerGroup(name, tuple(f"model.{p}" for p in params)))
+        return out
+
+    def spec(self) -> dict:
+        return {"name": self.cfg.name, "family": "image", "arch": self.cfg.arch, "pooling": self.pooling,
+                "image_size": self.image_size}
+
+    @torch.no_grad()
+    def _probe_feature_dim(self) -> int:
+        if self.pooling == "avg":
+            return int(getattr(self.model, "head_hidden_size", None) or self.model.num_features)
+        was_training = self.training
+        self.eval()
+        dim = self.forward(torch.zeros(1, 3, self.image_size, self.image_size)).shape[1]
+        self.train(was_training)
+        return int(dim)
+
+
+def _group_name(params: list[str]) -> str:
+    """'blocks.3' for one stage, 'blocks.6+conv_head+bn2' where timm merged the tail into a group."""
+    parts = []
+    for name in params:
+        tokens = name.split(".")
+        part = ".".join(tokens[:2]) if len(tokens) > 2 and tokens[1].isdigit() else tokens[0]
+        if part not in parts:
+            parts.append(part)
+    return "+".join(parts)
+
+
+def build_image_backbone(cfg: BackboneCfg, weights: ResolvedWeights | None, pooling: str = "avg",
+                         image_size: int | None = None, with_classifier: bool = False) -> ImageBackbone:
+    """A timm trunk (classifier removed unless ``with_classifier``) with ``weights`` loaded."""
+    model = timm.create_model(cfg.arch, pretrained=False, num_classes=1000 if with_classifier else 0)
+    if cfg.arch.startswith("vgg") and not with_classifier:
+        model.pre_logits = nn.Identity()  # the convolutional base only, as Keras' include_top=False
+    if weights is not None:
+        try:
+            state = read_state_dict(weights.location)
+            load_matching(model, state, f"weights for '{cfg.name}' from {weights.source}")
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise WeightsNotFound(f"cannot use weights {weights.location} for '{cfg.name}': {exc}") from None
+    backbone = ImageBackbone(cfg, model, pooling, image_size)
+    if weights is not None:
+        backbone.weights_source, backbone.weights_sha256 = weights.source, weights.sha256
+    return backbone

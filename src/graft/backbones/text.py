@@ -1,0 +1,110 @@
+"""Text backbones built with Hugging Face transformers (BERT family, RoBERTa, GPT-2, MiniLM...)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from graft.backbones.base import Backbone, LayerGroup
+from graft.backbones.registry import BackboneCfg
+from graft.backbones.weights import ResolvedWeights
+from graft.errors import WeightsNotFound
+
+POOLINGS = ("mean", "cls", "last")
+
+
+class TextBackbone(Backbone):
+    def __init__(self, cfg: BackboneCfg, model: nn.Module, tokenizer: PreTrainedTokenizerBase | None,
+                 pooling: str | None = None, max_length: int | None = None):
+        super().__init__()
+        pooling = pooling or cfg.preprocessing.pooling
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if getattr(model, "pooler", None) is not None:
+            model.pooler = None  # graft pools itself; an unused pooler only confuses DDP and freezing
+        self.cfg, self.model, self.tokenizer, self.pooling = cfg, model, tokenizer, pooling
+        self.max_length = max_length or cfg.preprocessing.max_length
+        self.feature_dim = int(model.config.hidden_size)
+        if tokenizer is not None:
+            _ensure_pad_token(tokenizer, model)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        if self.pooling == "last":  # right padding: the last real token of each row
+            last = attention_mask.sum(1).clamp(min=1) - 1
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6)
+
+    def tokenize(self, texts: list[str]) -> tuple[dict[str, torch.Tensor], int]:
+        """Padded inputs and how many texts were truncated to ``max_length``."""
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                             return_tensors="pt", return_overflowing_tokens=False, return_length=False)
+        full = self.tokenizer(texts, truncation=False, add_special_tokens=True)["input_ids"]
+        truncated = sum(len(ids) > self.max_length for ids in full)
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}, truncated
+
+    def layer_groups(self) -> list[LayerGroup]:
+        layers_name, layers = _transformer_layers(self.model)
+        names = [n for n, _ in self.model.named_parameters()]
+        prefix = f"{layers_name}."
+        before, after, per_layer = [], [], {i: [] for i in range(len(layers))}
+        seen_layers = False
+        for name in names:
+            if name.startswith(prefix):
+                per_layer[int(name[len(prefix):].split(".")[0])].append(name)
+                seen_layers = True
+            else:
+                (after if seen_layers else before).append(name)
+        groups = [LayerGroup("embeddings", tuple(before))] if before else []
+        groups += [LayerGroup(f"layer.{i}", tuple(p)) for i, p in per_layer.items()]
+        if after:
+            groups.append(LayerGroup("final", tuple(after)))
+        return [LayerGroup(g.name, tuple(f"model.{p}" for p in g.params)) for g in groups]
+
+    def spec(self) -> dict:
+        return {"name": self.cfg.name, "family": "text", "arch": self.cfg.arch, "pooling": self.pooling,
+                "max_length": self.max_length}
+
+
+def _transformer_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The repeated block list (``encoder.layer``, ``transformer.layer``, ``h``...): the longest ModuleList."""
+    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise ValueError(f"{type(model).__name__}: no repeated transformer layers found")
+    return max(lists, key=lambda item: len(item[1]))
+
+
+def _ensure_pad_token(tokenizer: PreTrainedTokenizerBase, model: nn.Module) -> None:
+    """GPT-2 and other decoders ship without a pad token: reuse end-of-text, pad on the right."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+
+def build_text_backbone(cfg: BackboneCfg, weights: ResolvedWeights | None, pooling: str | None = None,
+                        max_length: int | None = None, config_overrides: dict | None = None,
+                        tokenizer: str | Path | PreTrainedTokenizerBase | None = None) -> TextBackbone:
+    """A transformers encoder from a resolved model directory, or random weights from ``cfg.config``."""
+    if weights is not None:
+        location = str(weights.location)
+        try:
+            model = AutoModel.from_pretrained(location, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise WeightsNotFound(f"cannot load '{cfg.name}' from {location}: {exc}".splitlines()[0]) from None
+        tokenizer = tokenizer or location
+    else:
+        params = {**cfg.config, **(config_overrides or {})}
+        model = AutoModel.from_config(AutoConfig.for_model(**params))
+    if isinstance(tokenizer, (str, Path)):
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
+    backbone = TextBackbone(cfg, model, tokenizer, pooling, max_length)
+    if weights is not None:
+        backbone.weights_source, backbone.weights_sha256 = weights.source, weights.sha256
+    return backbone

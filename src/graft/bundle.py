@@ -1,0 +1,86 @@
+"""A saved model is a directory of safetensors + JSON (+ CSV/PNG reports): nothing in it can run code.
+
+``config.json`` records the sha256 of ``model.safetensors``; a changed byte makes loading refuse.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from graft.errors import BundleError
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+FORMAT_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    fields = list(dict.fromkeys(k for row in history for k in row))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def save_weights(directory: Path, state: dict[str, torch.Tensor], config: dict) -> None:
+    """Write weights then config (with their hash), each atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{WEIGHTS}.tmp"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    save_file(_untie(tensors), tmp, metadata={"format": "pt"})
+    os.replace(tmp, directory / WEIGHTS)
+    write_json(directory / CONFIG, {**config, "format_version": FORMAT_VERSION,
+                                    "weights_sha256": _sha256(directory / WEIGHTS)})
+
+
+def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses shared storage (tied embeddings): give each name its own copy."""
+    seen: set[int] = set()
+    out = {}
+    for key, value in tensors.items():
+        ptr = value.untyped_storage().data_ptr()
+        out[key] = value.clone() if ptr in seen else value
+        seen.add(ptr)
+    return out
+
+
+def read_config(directory: str | Path) -> dict:
+    directory = Path(directory)
+    path = directory / CONFIG
+    if not path.is_file():
+        raise BundleError(f"{directory} is not a graft model: {CONFIG} is missing")
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc})") from None
+
+
+def load_weights(directory: str | Path, config: dict) -> dict[str, torch.Tensor]:
+    """The bundle's tensors, after checking they are the ones ``config.json`` recorded."""
+    path = Path(directory) / WEIGHTS
+    if not path.is_file():
+        raise BundleError(f"{directory}: {WEIGHTS} is missing")
+    if _sha256(path) != config.get("weights_sha256"):
+        raise BundleError(f"{path} does not match the sha256 recorded in {CONFIG}: "
+                          "the file was changed or damaged; refusing to load it")
+    return load_file(path)

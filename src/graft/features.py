@@ -1,0 +1,90 @@
+"""Frozen-backbone features, computed once per input and cached on disk.
+
+An entry's key is the backbone's identity (name, weights hash, preprocessing, pooling) plus the input's
+content hash, so a re-run or a later epoch never repeats a backbone pass. Entries are safetensors files
+written to a temporary name and renamed, so a half-written entry is never served.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from graft.progress import progress
+from graft.runtime import inference_context
+
+
+def cache_root() -> Path:
+    from graft.backbones.weights import graft_home
+
+    return Path(os.environ.get("GRAFT_FEATURE_CACHE", graft_home() / "features"))
+
+
+def backbone_key(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class FeatureCache:
+    def __init__(self, identity: dict, root: Path | None = None):
+        self.dir = (root or cache_root()) / backbone_key(identity)
+        self.identity = identity
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.safetensors"
+
+    def get(self, key: str) -> torch.Tensor | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            return load_file(path)["features"]
+        except Exception:  # noqa: BLE001 - a damaged entry is recomputed, never served
+            return None
+
+    def put(self, key: str, features: torch.Tensor) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file({"features": features.detach().float().cpu().contiguous()}, tmp)
+        os.replace(tmp, path)
+        meta = self.dir / "identity.json"
+        if not meta.exists():
+            meta.write_text(json.dumps(self.identity, indent=1, sort_keys=True))
+
+
+def extract_features(
+    encode: Callable[[dict], torch.Tensor],
+    dataset: Dataset,
+    keys: Sequence[str],
+    cache: FeatureCache | None,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    collate_fn=None,
+    device: torch.device | str = "cpu",
+    desc: str = "features",
+) -> torch.Tensor:
+    """Features for every item of ``dataset`` (``keys[i]`` identifies item i), from cache where possible."""
+    found = {i: cache.get(k) for i, k in enumerate(keys)} if cache else {}
+    features: list[torch.Tensor | None] = [found.get(i) for i in range(len(keys))]
+    missing = [i for i, f in enumerate(features) if f is None]
+    if missing:
+        loader = DataLoader(Subset(dataset, missing), batch_size=batch_size, num_workers=num_workers,
+                            collate_fn=collate_fn, persistent_workers=False)
+        position = 0
+        with progress(total=len(missing), desc=desc, unit="item") as bar, inference_context(device):
+            for inputs, _ in loader:
+                out = encode({k: v.to(device) for k, v in inputs.items()}).float().cpu()
+                for row in out:
+                    index = missing[position]
+                    features[index] = row.clone()
+                    if cache:
+                        cache.put(keys[index], features[index])
+                    position += 1
+                bar.update(len(out))
+    return torch.stack(features) if features else torch.empty(0)

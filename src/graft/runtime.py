@@ -1,0 +1,81 @@
+"""CPU fast path, chosen once per process: allocator, threads, channels_last and bf16 autocast.
+
+Everything here is a default that `GRAFT_FAST=0` (or ``configure(fast=False)``) turns off.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+from dataclasses import dataclass
+
+import torch
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+@dataclass
+class Runtime:
+    fast: bool
+    allocator_tuned: bool
+    threads: int
+    channels_last: bool
+    bf16: bool
+
+
+_runtime: Runtime | None = None
+
+
+def _tune_glibc_allocator() -> bool:
+    """Stop glibc from unmapping every buffer over 32 MB (makes CPU inference 1.7-3.6x slower)."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name or os.name != "posix":
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name)
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+        return bool(ok)
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return False
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), so autocast pays off."""
+    if os.environ.get("GRAFT_BF16") in ("0", "1"):
+        return os.environ["GRAFT_BF16"] == "1"
+    capability = torch.backends.cpu.get_cpu_capability()
+    flags = ""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    return ("avx512_bf16" in flags or "amx_bf16" in flags) and capability.startswith("AVX512")
+
+
+def configure(fast: bool | None = None, threads: int | None = None) -> Runtime:
+    """Set up the process once. Later calls return the same settings unless ``fast`` changes."""
+    global _runtime
+    if fast is None:
+        fast = os.environ.get("GRAFT_FAST", "1") != "0"
+    if _runtime is not None and _runtime.fast == fast and threads is None:
+        return _runtime
+    allocator = _tune_glibc_allocator() if fast else False
+    if threads is None:
+        threads = int(os.environ.get("GRAFT_THREADS", "0")) or (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    _runtime = Runtime(fast, allocator, threads, channels_last=fast, bf16=fast and cpu_supports_bf16())
+    return _runtime
+
+
+def inference_context(device: torch.device | str = "cpu"):
+    """Inference mode plus bf16 autocast where the runtime chose it (CPU) or on CUDA."""
+    rt = configure()
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    device_type = torch.device(device).type
+    if device_type == "cpu" and rt.bf16:
+        stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+    elif device_type == "cuda" and rt.fast:
+        stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+    return stack

@@ -1,0 +1,361 @@
+"""Classification on top of a pretrained backbone, shared by images and text.
+
+A task subclass says how to read its data and turn inputs into tensors; this class does the rest:
+strategy (feature extraction / fine-tuning / LoRA / auto), cached features, the training phases,
+metrics, and the saved model.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+from sklearn.utils.class_weight import compute_class_weight
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+import graft
+from graft import bundle, metrics, strategies, training
+from graft.backbones import Backbone, create_backbone
+from graft.data.split import stratified_split
+from graft.errors import DataError, GraftError
+from graft.features import FeatureCache, extract_features
+from graft.heads import BackboneWithHead, HeadOnFeatures, classification_head
+from graft.progress import log
+from graft.runtime import configure, inference_context
+
+PUBLISHED_NOTE = "strategy {strategy}: {reason}"
+
+
+class LabelledData:
+    """Inputs (paths or texts) with class names, plus what reading them reported."""
+
+    def __init__(self, inputs: list, labels: list[str], report: dict | None = None, source: str = ""):
+        self.inputs, self.labels, self.report, self.source = inputs, labels, report or {}, source
+
+    def subset(self, indices: Sequence[int]) -> LabelledData:
+        return LabelledData([self.inputs[i] for i in indices], [self.labels[i] for i in indices], self.report,
+                            self.source)
+
+
+class _Items(Dataset):
+    """(inputs dict, label id) pairs built lazily by the task's ``encode_item``."""
+
+    def __init__(self, task: Classifier, inputs: list, label_ids: list[int], train: bool):
+        self.task, self.inputs, self.label_ids, self.train = task, inputs, label_ids, train
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int):
+        return self.task.encode_item(self.inputs[index], self.train), self.label_ids[index]
+
+
+def _feature_batches(inputs: list[dict], labels: list[int]):
+    return inputs, torch.tensor(labels)
+
+
+class Classifier:
+    """Base for ``ImageClassifier`` and ``TextClassifier``: see their docstrings for the options."""
+
+    task: str = ""
+    family: str = ""
+    default_backbone: str = ""
+    defaults: dict = {}
+
+    def __init__(self, backbone: str | None = None, strategy: str = "auto", *, weights: str | Path | None = "pretrained",
+                 head: Sequence[int] = (), dropout: float = 0.0, pooling: str | None = None,
+                 epochs: int | None = None, head_epochs: int | None = None, lr: float | None = None,
+                 head_lr: float = 1e-3, batch_size: int = 32, unfreeze: int | str | None = None,
+                 lr_decay: float | None = None, train_bn: bool = False, class_weights: str | None = None,
+                 val_fraction: float = 0.2, seed: int = 0, patience: int | None = 5, grad_accum: int = 1,
+                 mixed_precision: str = "no", cache: bool = True, label_smoothing: float | None = None,
+                 **task_options):
+        if strategy not in strategies.STRATEGIES:
+            raise GraftError(f"unknown strategy '{strategy}'; choose one of {', '.join(strategies.STRATEGIES)}")
+        if class_weights not in (None, "balanced"):
+            raise GraftError("class_weights must be None or 'balanced'")
+        self.backbone_name = backbone or self.default_backbone
+        self.strategy, self.weights, self.head_hidden, self.dropout = strategy, weights, tuple(head), dropout
+        self.pooling, self.epochs, self.head_epochs, self.lr, self.head_lr = pooling, epochs, head_epochs, lr, head_lr
+        self.batch_size, self.unfreeze, self.lr_decay, self.train_bn = batch_size, unfreeze, lr_decay, train_bn
+        self.class_weights, self.val_fraction, self.seed, self.patience = class_weights, val_fraction, seed, patience
+        self.grad_accum, self.mixed_precision, self.cache = grad_accum, mixed_precision, cache
+        self.label_smoothing = label_smoothing
+        self.task_options = task_options
+        self.classes: list[str] = []
+        self.model: BackboneWithHead | None = None
+        self.history: list[dict] = []
+        self.run_report: dict = {}
+        self.strategy_used = self.strategy_reason = None
+
+    # ---- what a task subclass provides -------------------------------------------------------------
+    def read_labelled(self, source) -> LabelledData:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def read_unlabelled(self, sources) -> list:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def build_backbone(self, weights) -> Backbone:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode_item(self, item, train: bool) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def collate(self, batch):
+        return torch.utils.data.default_collate(batch)
+
+    def item_key(self, item) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def preprocessing(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---- fitting -----------------------------------------------------------------------------------
+    def option(self, name: str):
+        value = getattr(self, name)
+        return self.defaults.get((name, self.strategy_used), self.defaults.get(name)) if value is None else value
+
+    def fit(self, data, val=None) -> Classifier:
+        """Train on ``data`` (validated on ``val``, or a seeded stratified split of ``data``)."""
+        configure()
+        set_seed(self.seed)
+        start = time.perf_counter()
+        train, val_data, split = self._train_val(data, val)
+        self.classes = sorted(set(train.labels))
+        unknown = sorted(set(val_data.labels) - set(self.classes))
+        if unknown:
+            raise DataError(f"validation labels never seen in training: {', '.join(unknown)}")
+        self._choose_strategy(train.labels)
+        backbone = self.build_backbone(self.weights)
+        head = classification_head(backbone.feature_dim, len(self.classes), self.head_hidden, self.dropout)
+        self.model = BackboneWithHead(backbone, head)
+        y_train, y_val = self._ids(train.labels), self._ids(val_data.labels)
+        strategies.freeze(backbone)
+        self.history = self._fit_head(train, val_data, y_train, y_val)
+        if self.strategy_used in ("fine-tune", "lora"):
+            self.history += self._fit_backbone(train, val_data, y_train, y_val)
+        val_report = self.evaluate_data(val_data)
+        self.run_report = {**train.report, "split": split, "train_size": len(train.inputs),
+                           "val_size": len(val_data.inputs), "val_metrics": val_report,
+                           "fit_seconds": round(time.perf_counter() - start, 2)}
+        log(f"validation: accuracy {val_report['accuracy']:.2%}, macro-F1 {val_report['macro_f1']:.4f} "
+            f"({self.run_report['fit_seconds']:.0f}s)")
+        return self
+
+    def _train_val(self, data, val) -> tuple[LabelledData, LabelledData, dict]:
+        train = data if isinstance(data, LabelledData) else self.read_labelled(data)
+        if val is not None:
+            val_data = val if isinstance(val, LabelledData) else self.read_labelled(val)
+            return train, val_data, {"kind": "given", "val_source": str(val_data.source)}
+        tr, va = stratified_split(train.labels, self.val_fraction, self.seed)
+        split = {"kind": "stratified", "val_fraction": self.val_fraction, "seed": self.seed}
+        return train.subset(tr), train.subset(va), split
+
+    def _choose_strategy(self, labels: list[str]) -> None:
+        if self.strategy == "auto":
+            self.strategy_used, self.strategy_reason = strategies.choose_auto(labels, self.family)
+            log(f"auto strategy -> {self.strategy_used}: {self.strategy_reason}")
+        else:
+            self.strategy_used, self.strategy_reason = self.strategy, "chosen by the user"
+        if self.strategy_used == "lora" and self.family != "text":
+            raise GraftError("the 'lora' strategy is available for text backbones only")
+
+    def _ids(self, labels: list[str]) -> list[int]:
+        index = {c: i for i, c in enumerate(self.classes)}
+        return [index[label] for label in labels]
+
+    def _settings(self, phase: str, y_train: list[int]) -> training.TrainSettings:
+        head_phase = phase == "head"
+        epochs = self.option("head_epochs") if head_phase and self.strategy_used != "feature-extraction" \
+            else self.option("epochs")
+        settings = training.TrainSettings(
+            epochs=epochs, lr=self.head_lr if head_phase else self.option("lr"),
+            weight_decay=1e-4 if head_phase else 1e-2, schedule="cosine" if head_phase else self.option("schedule"),
+            warmup_ratio=0.0 if head_phase else self.option("warmup_ratio"), patience=self.patience,
+            grad_accum=1 if head_phase else self.grad_accum,
+            mixed_precision="no" if head_phase else self.mixed_precision,
+            label_smoothing=self.option("label_smoothing") or 0.0)
+        if self.class_weights == "balanced":
+            weights = compute_class_weight("balanced", classes=np.arange(len(self.classes)), y=np.array(y_train))
+            settings.class_weights = torch.tensor(weights, dtype=torch.float32)
+        return settings
+
+    def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
+        """The new head on frozen, cached features (the whole of feature extraction; phase 1 of fine-tuning)."""
+        x_train, x_val = self.features(train.inputs), self.features(val.inputs)
+        generator = torch.Generator().manual_seed(self.seed)
+        train_loader = DataLoader(TensorDataset(x_train, torch.tensor(y_train)), batch_size=self.batch_size,
+                                  shuffle=True, generator=generator, collate_fn=_as_feature_batch)
+        val_loader = DataLoader(TensorDataset(x_val, torch.tensor(y_val)), batch_size=256,
+                                collate_fn=_as_feature_batch)
+        return training.fit(HeadOnFeatures(self.model.head), list(self.model.head.parameters()), train_loader,
+                            val_loader, self._settings("head", y_train), phase="head")
+
+    def _fit_backbone(self, train, val, y_train, y_val) -> list[dict]:
+        """Phase 2: unfreeze (or add adapters), then train end to end with discriminative learning rates."""
+        backbone = self.model.backbone
+        if self.strategy_used == "lora":
+            unfrozen = self.add_adapters(backbone)
+        else:
+            unfrozen = strategies.unfreeze_last(backbone, self.option("unfreeze"))
+        groups = strategies.discriminative_param_groups(backbone, self.model.head, self.option("lr"), unfrozen,
+                                                        self.option("lr_decay"), weight_decay=1e-2)
+        log(f"fine-tune: training {len(unfrozen)} layer group(s) "
+            f"({', '.join(g.name for g in unfrozen[-3:])}{' ...' if len(unfrozen) > 3 else ''}) and the head")
+        generator = torch.Generator().manual_seed(self.seed)
+        train_loader = self._loader(train.inputs, y_train, train=True, shuffle=True, generator=generator)
+        val_loader = self._loader(val.inputs, y_val, train=False)
+        history = training.fit(self.model, groups, train_loader, val_loader, self._settings("fine-tune", y_train),
+                               phase=self.strategy_used,
+                               set_train_mode=lambda m: strategies.set_batchnorm_mode(m.backbone, self.train_bn))
+        if self.strategy_used == "lora":
+            self.merge_adapters(backbone)
+        strategies.freeze(backbone)
+        return history
+
+    def add_adapters(self, backbone):  # pragma: no cover - text only
+        raise GraftError(f"{self.task} has no adapters")
+
+    def merge_adapters(self, backbone):  # pragma: no cover - text only
+        pass
+
+    def _loader(self, inputs: list, label_ids: list[int], train: bool, shuffle: bool = False, generator=None,
+                batch_size: int | None = None) -> DataLoader:
+        workers = self.task_options.get("num_workers", 0)
+        return DataLoader(_Items(self, inputs, label_ids, train), batch_size=batch_size or self.batch_size,
+                          shuffle=shuffle, generator=generator, collate_fn=self.collate, num_workers=workers,
+                          drop_last=train and len(inputs) > self.batch_size)
+
+    # ---- features ----------------------------------------------------------------------------------
+    def cache_identity(self) -> dict | None:
+        backbone = self.model.backbone
+        if not self.cache or backbone.weights_sha256 is None:
+            return None  # random weights: nothing worth keeping
+        return {"backbone": backbone.spec(), "weights_sha256": backbone.weights_sha256,
+                "preprocessing": self.preprocessing(), "graft_features_version": 1}
+
+    def features(self, inputs: list) -> torch.Tensor:
+        """Frozen-backbone features, from the on-disk cache where possible."""
+        identity = self.cache_identity()
+        cache = FeatureCache(identity) if identity else None
+        keys = [self.item_key(x) for x in inputs]
+        backbone = self.model.backbone.eval()
+        return extract_features(lambda batch: backbone(**batch), _Items(self, inputs, [0] * len(inputs), False),
+                                keys, cache, batch_size=max(self.batch_size, 64), collate_fn=self.collate,
+                                desc="features")
+
+    # ---- using a trained model ---------------------------------------------------------------------
+    def _require_model(self) -> None:
+        if self.model is None:
+            raise GraftError("this classifier has not been fitted or loaded yet")
+
+    def logits(self, inputs: list) -> torch.Tensor:
+        self._require_model()
+        if self.strategy_used == "feature-extraction" and self.cache_identity():
+            with torch.inference_mode():
+                return self.model.head(self.features(inputs))
+        loader = self._loader(inputs, [0] * len(inputs), train=False, batch_size=max(self.batch_size, 64))
+        self.model.eval()
+        out = []
+        with inference_context():
+            for batch, _ in loader:
+                out.append(self.model(**batch).float())
+        return torch.cat(out) if out else torch.empty(0, len(self.classes))
+
+    def evaluate_data(self, data: LabelledData) -> dict:
+        unknown = sorted(set(data.labels) - set(self.classes))
+        if unknown:
+            raise DataError(f"{data.source}: labels the model was never trained on: {', '.join(unknown)} "
+                            f"(known: {', '.join(self.classes)})")
+        predicted = self.logits(data.inputs).argmax(1).tolist()
+        return metrics.classification_report(self._ids(data.labels), predicted, self.classes)
+
+    def evaluate(self, data) -> dict:
+        """Accuracy, balanced accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
+        self._require_model()
+        return self.evaluate_data(data if isinstance(data, LabelledData) else self.read_labelled(data))
+
+    def predict(self, inputs, top_k: int = 1) -> list[dict]:
+        """For each input: its top class, score, and the ``top_k`` (class, probability) pairs."""
+        self._require_model()
+        items = self.read_unlabelled(inputs)
+        probs = self.logits(items).softmax(1)
+        k = max(1, min(top_k, len(self.classes)))
+        values, indices = probs.topk(k, dim=1)
+        return [{"input": str(item), "label": self.classes[int(i[0])], "score": float(v[0]),
+                 "top_k": [{"label": self.classes[int(j)], "score": float(s)} for s, j in zip(v, i)]}
+                for item, v, i in zip(items, values, indices)]
+
+    # ---- saving and loading ------------------------------------------------------------------------
+    def config(self) -> dict:
+        backbone = self.model.backbone
+        return {
+            "task": self.task, "graft_version": graft.__version__, "classes": self.classes,
+            "backbone": {**backbone.spec(), "weights_source": backbone.weights_source,
+                         "weights_sha256": backbone.weights_sha256},
+            "preprocessing": self.preprocessing(),
+            "head": {"hidden": list(self.head_hidden), "dropout": self.dropout},
+            "strategy": {"requested": self.strategy, "used": self.strategy_used, "reason": self.strategy_reason,
+                         "unfreeze": self.option("unfreeze"), "train_bn": self.train_bn},
+            "seed": self.seed, "split": self.run_report.get("split"),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """A bundle: model.safetensors + config.json + metrics.json + history.csv + curves.png + confusion.png."""
+        self._require_model()
+        directory = Path(directory)
+        bundle.save_weights(directory, self.model.state_dict(), self.config())
+        self.save_extras(directory)
+        bundle.write_json(directory / "metrics.json", self.run_report)
+        if self.history:
+            bundle.write_history(directory / "history.csv", self.history)
+            metrics.plot_curves(self.history, directory / "curves.png")
+        if "val_metrics" in self.run_report:
+            metrics.plot_confusion(self.run_report["val_metrics"], directory / "confusion.png")
+        return directory
+
+    def save_extras(self, directory: Path) -> None:
+        pass
+
+    @classmethod
+    def from_bundle(cls, directory: str | Path, config: dict) -> Classifier:
+        directory = Path(directory)
+        spec = config["backbone"]
+        self = cls(spec["name"], config["strategy"]["requested"], weights=None, head=config["head"]["hidden"],
+                   dropout=config["head"]["dropout"], pooling=spec["pooling"], seed=config.get("seed", 0),
+                   **cls.options_from_config(config))
+        self.classes = config["classes"]
+        self.strategy_used, self.strategy_reason = config["strategy"]["used"], config["strategy"]["reason"]
+        backbone = self.rebuild_backbone(directory, config)
+        backbone.weights_source, backbone.weights_sha256 = spec["weights_source"], spec["weights_sha256"]
+        head = classification_head(backbone.feature_dim, len(self.classes), self.head_hidden, self.dropout)
+        self.model = BackboneWithHead(backbone, head)
+        state = bundle.load_weights(directory, config)
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise bundle.BundleError(f"{directory}: weights do not fit the recorded model ({exc})".splitlines()[0])
+        self.model.eval()
+        strategies.freeze(backbone)
+        return self
+
+    @classmethod
+    def options_from_config(cls, config: dict) -> dict:
+        return {}
+
+    def rebuild_backbone(self, directory: Path, config: dict) -> Backbone:
+        return self.build_backbone(None)
+
+
+def _as_feature_batch(batch):
+    features, labels = torch.utils.data.default_collate(batch)
+    return {"features": features}, labels
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

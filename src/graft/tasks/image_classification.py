@@ -1,0 +1,79 @@
+"""Image classification: a folder of class sub-folders (or a path,label CSV/JSONL) -> a trained classifier."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from timm.data import create_transform
+
+from graft.backbones import create_backbone, get_cfg
+from graft.data.images import list_images, load_image, read_image_dataset, scan_images
+from graft.progress import log
+from graft.tasks.classification import Classifier, LabelledData
+
+
+class ImageClassifier(Classifier):
+    """Transfer learning for images.
+
+    ``ImageClassifier(backbone="mobilenet_v2", strategy="feature-extraction").fit("data/train")``
+
+    Options beyond the shared ones: ``image_size`` (default: the weights' own), ``augment`` (random resized
+    crop + flips during fine-tuning), ``on_bad_file`` ("error" lists every unreadable file before training;
+    "skip" trains without them and records them in the run report).
+    """
+
+    task = "image-classification"
+    family = "image"
+    default_backbone = "mobilenet_v2"
+    defaults = {"epochs": 30, ("epochs", "fine-tune"): 8, "head_epochs": 10, "lr": 3e-4, "unfreeze": "all",
+                "lr_decay": 0.7, "schedule": "cosine", "warmup_ratio": 0.05, "label_smoothing": 0.0,
+                ("label_smoothing", "fine-tune"): 0.1}
+
+    def __init__(self, backbone: str | None = None, strategy: str = "auto", *, image_size: int | None = None,
+                 augment: bool = True, on_bad_file: str = "error", vflip: bool = False, **options):
+        super().__init__(backbone, strategy, **options)
+        self.image_size, self.augment, self.on_bad_file, self.vflip = image_size, augment, on_bad_file, vflip
+        self._transforms: dict[bool, object] = {}
+
+    def read_labelled(self, source) -> LabelledData:
+        items = read_image_dataset(source)
+        good, bad = scan_images(items, self.on_bad_file)
+        report = {"skipped_files": [{"path": str(b.path), "reason": b.reason} for b in bad]} if bad else {}
+        if bad:
+            log(f"skipped {len(bad)} unreadable file(s) (listed in metrics.json)")
+        return LabelledData([i.path for i in good], [i.label for i in good], report, str(source))
+
+    def read_unlabelled(self, sources) -> list[Path]:
+        return list_images(sources)
+
+    def build_backbone(self, weights):
+        pooling = self.pooling or "avg"
+        return create_backbone(self.backbone_name, weights=weights, pooling=pooling, image_size=self.image_size)
+
+    def preprocessing(self) -> dict:
+        prep = get_cfg(self.backbone_name).preprocessing
+        return {"input_size": self.image_size or prep.input_size, "mean": list(prep.mean), "std": list(prep.std),
+                "interpolation": prep.interpolation, "crop_pct": prep.crop_pct}
+
+    def transform(self, train: bool):
+        if train not in self._transforms:
+            p = self.preprocessing()
+            common = dict(input_size=p["input_size"], interpolation=p["interpolation"], mean=p["mean"], std=p["std"])
+            if train and self.augment:
+                self._transforms[train] = create_transform(is_training=True, scale=(0.5, 1.0), hflip=0.5,
+                                                           vflip=0.5 if self.vflip else 0.0, color_jitter=0.0,
+                                                           **common)
+            else:
+                self._transforms[train] = create_transform(crop_pct=p["crop_pct"], **common)
+        return self._transforms[train]
+
+    def encode_item(self, item: Path, train: bool) -> dict:
+        return {"pixel_values": self.transform(train)(load_image(item))}
+
+    def item_key(self, item: Path) -> str:
+        with open(item, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
+    @classmethod
+    def options_from_config(cls, config: dict) -> dict:
+        return {"image_size": config["backbone"].get("image_size")}

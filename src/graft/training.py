@@ -1,0 +1,119 @@
+"""The training loop, on Hugging Face accelerate: one code path for a CPU, a GPU, or many processes
+(`accelerate launch` / torchrun). Early stopping on validation accuracy keeps the best weights."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import get_scheduler
+
+from graft.progress import log, progress
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 10
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # cosine | linear | onecycle | constant
+    warmup_ratio: float = 0.0
+    patience: int | None = 5  # epochs without improvement before stopping; None: never stop early
+    grad_accum: int = 1
+    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    label_smoothing: float = 0.0
+    class_weights: torch.Tensor | None = None
+
+
+def accelerator(settings: TrainSettings | None = None) -> Accelerator:
+    settings = settings or TrainSettings()
+    return Accelerator(gradient_accumulation_steps=settings.grad_accum, mixed_precision=settings.mixed_precision)
+
+
+def _scheduler(name: str, optimizer, steps: int, warmup_ratio: float):
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=max(steps, 1))
+    warmup = int(warmup_ratio * steps)
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=max(steps, 1))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, loader: DataLoader, acc: Accelerator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, labels) over the whole loader, gathered from every process."""
+    model.eval()
+    all_logits, all_labels = [], []
+    for inputs, labels in loader:
+        logits = model(**inputs)
+        logits, labels = acc.gather_for_metrics((logits.float(), labels))
+        all_logits.append(logits.cpu())
+        all_labels.append(labels.cpu())
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, val_loader: DataLoader | None,
+        settings: TrainSettings, phase: str = "train",
+        set_train_mode: Callable[[nn.Module], None] | None = None) -> list[dict]:
+    """Train ``model`` in place; on return it holds the best epoch's weights. Returns one row per epoch."""
+    acc = accelerator(settings)
+    optimizer = torch.optim.AdamW(param_groups, lr=settings.lr, weight_decay=settings.weight_decay)
+    steps = settings.epochs * math.ceil(len(train_loader) / settings.grad_accum)
+    scheduler = _scheduler(settings.schedule, optimizer, steps, settings.warmup_ratio)
+    model, optimizer, train_loader, scheduler = acc.prepare(model, optimizer, train_loader, scheduler)
+    val_loader = acc.prepare(val_loader) if val_loader is not None else None
+    weight = settings.class_weights.to(acc.device) if settings.class_weights is not None else None
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=settings.label_smoothing)
+    eval_loss = nn.CrossEntropyLoss()
+    history, best, best_state, stale = [], None, None, 0
+    for epoch in range(1, settings.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        if set_train_mode:
+            set_train_mode(acc.unwrap_model(model))
+        total, seen = 0.0, 0
+        with progress(total=len(train_loader), desc=f"{phase} {epoch}/{settings.epochs}", unit="batch") as bar:
+            for inputs, labels in train_loader:
+                with acc.accumulate(model):
+                    loss = loss_fn(model(**inputs).float(), labels)
+                    acc.backward(loss)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                total += loss.item() * len(labels)
+                seen += len(labels)
+                bar.update(1)
+        row = {"phase": phase, "epoch": epoch, "train_loss": total / max(seen, 1)}
+        if val_loader is not None:
+            logits, labels = predict_logits(model, val_loader, acc)
+            row["val_loss"] = eval_loss(logits, labels).item()
+            row["val_accuracy"] = (logits.argmax(1) == labels).float().mean().item()
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        log(_epoch_line(row))
+        score = (row.get("val_accuracy", 0.0), -row.get("val_loss", row["train_loss"]))
+        if best is None or score > best:
+            best, stale = score, 0
+            best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
+        else:
+            stale += 1
+            if settings.patience is not None and stale >= settings.patience:
+                log(f"{phase}: early stop after epoch {epoch} (no improvement in {stale} epochs)")
+                break
+    unwrapped = acc.unwrap_model(model)
+    if best_state is not None:
+        unwrapped.load_state_dict(best_state)
+    acc.free_memory()
+    return history
+
+
+def _epoch_line(row: dict) -> str:
+    text = f"{row['phase']} epoch {row['epoch']}: train loss {row['train_loss']:.4f}"
+    if "val_loss" in row:
+        text += f", val loss {row['val_loss']:.4f}, val accuracy {row['val_accuracy']:.2%}"
+    return text + f" ({row['seconds']:.1f}s)"

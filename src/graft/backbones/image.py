@@ -10,6 +10,7 @@ from graft.backbones.base import Backbone, LayerGroup, load_matching
 from graft.backbones.registry import BackboneCfg
 from graft.backbones.weights import ResolvedWeights, read_state_dict
 from graft.errors import WeightsNotFound
+from graft.runtime import configure
 
 POOLINGS = ("avg", "flatten")
 
@@ -22,8 +23,13 @@ class ImageBackbone(Backbone):
         self.cfg, self.model, self.pooling = cfg, model, pooling
         self.image_size = image_size or cfg.preprocessing.input_size
         self.feature_dim = self._probe_feature_dim()
+        self.channels_last = configure().channels_last
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
 
     def forward_maps(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         return self.model.forward_features(pixel_values)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:

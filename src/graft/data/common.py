@@ -1,4 +1,4 @@
-"""Pieces shared by the image and text readers: Sample, UTF-8 lines with line numbers, CSV/JSONL records, folder walks."""
+"""Shared by the image and text readers: Sample, UTF-8 lines with line numbers, CSV/JSONL records, folder walks."""
 from __future__ import annotations
 
 import codecs
@@ -30,11 +30,12 @@ def listing(items: Iterable[object], limit: int = MAX_LISTED) -> str:
     return shown + (f" ... and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def data_error(subject: object, problems: Sequence[str]) -> DataError:
-    """One DataError for `subject` naming every problem (one per line when there are several)."""
-    if len(problems) == 1:
+def data_error(subject: object, problems: Sequence[str], as_list: bool = False) -> DataError:
+    """One DataError for `subject` naming every problem (one per line when there are several, or `as_list`)."""
+    if len(problems) == 1 and not as_list:
         return DataError(f"{subject}: {problems[0]}")
-    return DataError(f"{subject}: {len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems))
+    count = f" {len(problems)} problems" if len(problems) > 1 and not as_list else ""
+    return DataError(f"{subject}:{count}\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def iter_lines(path: Path) -> Iterator[str]:

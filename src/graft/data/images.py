@@ -74,7 +74,7 @@ def read_image_dataset(source: str | Path) -> list[ImageItem]:
     elif path.suffix.lower() in (".csv", ".jsonl", ".json"):
         items, problems = _read_listing(path)
     else:
-        raise DataError(f"{path}: unsupported dataset file (expected a folder of class sub-folders, a .csv or a .jsonl)")
+        raise DataError(f"{path}: unsupported dataset file (expected a folder of class sub-folders, .csv or .jsonl)")
     labels = sorted({i.label for i in items if i.label is not None})
     if not problems and not items:
         problems.append("contains no images")
@@ -113,7 +113,7 @@ def _read_listing(path: Path) -> tuple[list[ImageItem], list[str]]:
         if None in columns:
             missing = [n for n, c in zip(("path", "label"), columns) if c is None]
             found = ", ".join(header) or "(none)"
-            return [], [f"missing column(s) {', '.join(missing)} (found columns: {found}); "
+            return [], problems + [f"missing column(s) {', '.join(missing)} (found columns: {found}); "
                         "the first line must be a header: path,label"]
         at = [header.index(c) for c in columns]
         records = [(n, row[at[0]], row[at[1]]) for n, row in rows if row]
@@ -194,7 +194,7 @@ def _decode(path: Path, draft: bool) -> Image.Image:
             if draft:
                 im.draft("RGB", (_SCAN_SIZE, _SCAN_SIZE))
             im.load()
-            return _to_rgb(ImageOps.exif_transpose(im))
+            return _to_rgb(_upright(im))
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -208,6 +208,14 @@ def _decode(path: Path, draft: bool) -> Image.Image:
     except Exception as e:  # corrupt files make PIL plugins raise almost anything
         reason = f"corrupt or unsupported image ({type(e).__name__}: {e})"
     raise BadImage(path, reason)
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """A copy turned as its EXIF orientation says; malformed EXIF leaves it as stored."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block should not make a decodable image unusable
+        return im.copy()
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -258,10 +266,12 @@ def scan_images(items: list[ImageItem], on_bad: str = "error") -> tuple[list[Ima
     bad = [BadFile(i.path, r) for i, r in zip(items, reasons) if r is not None]
     described = [f"{b.path}: {b.reason}" for b in bad]
     if bad and on_bad == "error":
-        raise data_error(f"{len(bad)} of {len(items)} image(s) cannot be used (skip them with on_bad='skip')", described)
+        subject = f"{len(bad)} of {len(items)} image(s) cannot be used (skip them with on_bad='skip')"
+        raise data_error(subject, described, as_list=True)
     emptied = sorted({i.label for i in items if i.label is not None} - {i.label for i in good})
     if emptied:
-        raise data_error(f"No images left in class(es) {', '.join(emptied)} after leaving out bad files", described)
+        subject = f"No images left in class(es) {', '.join(emptied)} after leaving out bad files"
+        raise data_error(subject, described, as_list=True)
     return good, bad
 
 

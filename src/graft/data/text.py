@@ -1,4 +1,4 @@
-"""Text datasets: CSV, TSV, JSON Lines, plain .txt (one text per line) or a folder of class sub-folders of .txt files."""
+"""Text datasets: CSV, TSV, JSON Lines, plain .txt (one text per line) or a folder of class sub-folders of .txt."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,7 +65,8 @@ def read_text_dataset(
     elif not path.exists():
         raise DataError(f"{path}: not found (expected {_FORMATS})")
     elif suffix in (".csv", ".tsv"):
-        records, problems, report = _read_table(path, "\t" if suffix == ".tsv" else ",", text_col, label_col, require_labels)
+        delimiter = "\t" if suffix == ".tsv" else ","
+        records, problems, report = _read_table(path, delimiter, text_col, label_col, require_labels)
     elif suffix in (".jsonl", ".json"):
         records, problems, report = _read_json(path, text_col, label_col, require_labels)
     elif suffix == ".txt":

@@ -30,9 +30,11 @@ class ImageClassifier(Classifier):
                 ("label_smoothing", "fine-tune"): 0.1}
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, image_size: int | None = None,
-                 augment: bool = True, on_bad_file: str = "error", vflip: bool = False, **options):
+                 augment: bool = True, on_bad_file: str = "error", vflip: bool = False,
+                 crop_pct: float | None = None, **options):
         super().__init__(backbone, strategy, **options)
         self.image_size, self.augment, self.on_bad_file, self.vflip = image_size, augment, on_bad_file, vflip
+        self.crop_pct = crop_pct
         self._transforms: dict[bool, object] = {}
 
     def read_labelled(self, source) -> LabelledData:
@@ -53,7 +55,7 @@ class ImageClassifier(Classifier):
     def preprocessing(self) -> dict:
         prep = get_cfg(self.backbone_name).preprocessing
         return {"input_size": self.image_size or prep.input_size, "mean": list(prep.mean), "std": list(prep.std),
-                "interpolation": prep.interpolation, "crop_pct": prep.crop_pct}
+                "interpolation": prep.interpolation, "crop_pct": self.crop_pct or prep.crop_pct}
 
     def transform(self, train: bool):
         if train not in self._transforms:
@@ -76,4 +78,4 @@ class ImageClassifier(Classifier):
 
     @classmethod
     def options_from_config(cls, config: dict) -> dict:
-        return {"image_size": config["backbone"].get("image_size")}
+        return {"image_size": config["backbone"].get("image_size"), "crop_pct": config["preprocessing"]["crop_pct"]}

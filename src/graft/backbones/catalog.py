@@ -1,0 +1,29 @@
+"""The zoo as rows for `graft models`: what each backbone is and whether its weights are here."""
+from __future__ import annotations
+
+from graft.backbones.registry import PackageFile, get_cfg, list_backbones
+from graft.backbones.weights import cache_location, package_location
+
+
+def weights_here(name: str) -> str | None:
+    """Where this machine has the weights without network: 'cache' or the package, else None."""
+    cfg = get_cfg(name)
+    if cache_location(cfg).exists():
+        return "cache"
+    for src in cfg.sources:
+        if isinstance(src, PackageFile) and package_location(src) is not None:
+            return src.describe()
+    return None
+
+
+def catalog(family: str | None = None, available_only: bool = False) -> list[dict]:
+    rows = []
+    for name in list_backbones(family):
+        cfg = get_cfg(name)
+        prep = cfg.preprocessing
+        size = f"{prep.input_size}px" if cfg.family == "image" else f"{prep.max_length}tok"
+        row = {"name": name, "family": cfg.family, "params_m": cfg.params_m, "input": size,
+               "feature_dim": cfg.feature_dim, "available": weights_here(name), "description": cfg.description}
+        if row["available"] or not available_only:
+            rows.append(row)
+    return rows

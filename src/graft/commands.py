@@ -1,0 +1,115 @@
+"""What each `graft` sub-command does (argument parsing lives in cli.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from graft.errors import GraftError
+
+PUBLISHED_ELPV = {"Deitsch et al. 2019, VGG19 fine-tuned (GPU)": 0.8842, "Deitsch et al. 2019, SVM": 0.8244}
+
+
+def infer_task(data: str) -> str:
+    """'image' or 'text' from the data's shape: class folders of images/.txt files, or the listing's columns."""
+    path = Path(data)
+    if path.is_dir():
+        for sub in path.iterdir():
+            if sub.is_dir() and any(f.suffix.lower() == ".txt" for f in sub.iterdir()):
+                return "text"
+        return "image"
+    if path.suffix.lower() in (".tsv", ".txt"):
+        return "text"
+    if path.suffix.lower() in (".csv", ".jsonl", ".json") and path.is_file():
+        with open(path, "rb") as f:
+            head = f.readline().decode("utf-8", "replace").lower()
+        return "image" if '"path"' in head or head.split(",")[0].strip().strip('"') == "path" else "text"
+    return "image"
+
+
+def _classifier_class(task: str):
+    if task == "text":
+        from graft.tasks.text_classification import TextClassifier
+
+        return TextClassifier
+    from graft.tasks.image_classification import ImageClassifier
+
+    return ImageClassifier
+
+
+def models(args) -> int:
+    from graft.backbones.catalog import catalog
+
+    rows = catalog(args.family, available_only=args.available)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<26} {'family':<6} {'params':>8} {'input':>7} {'features':>8}  weights here")
+    for r in rows:
+        print(f"{r['name']:<26} {r['family']:<6} {r['params_m']:>7.1f}M {r['input']:>7} {r['feature_dim']:>8}  "
+              f"{r['available'] or 'no (needs network or --weights)'}")
+    return 0
+
+
+def fit(args) -> int:
+    task = args.task or infer_task(args.data)
+    options = dict(
+        weights=args.weights or "pretrained", head=args.head, dropout=args.dropout, pooling=args.pooling,
+        epochs=args.epochs, head_epochs=args.head_epochs, lr=args.lr, head_lr=args.head_lr,
+        batch_size=args.batch_size, unfreeze=args.unfreeze, lr_decay=args.lr_decay, train_bn=args.train_bn,
+        class_weights=args.class_weights, val_fraction=args.val_fraction, seed=args.seed, patience=args.patience,
+        grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, cache=not args.no_cache)
+    if task == "image":
+        options.update(image_size=args.image_size, augment=not args.no_augment, on_bad_file=args.on_bad_file)
+    else:
+        options.update(text_col=args.text_col, label_col=args.label_col, max_length=args.max_length,
+                       lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_targets=args.lora_targets)
+    clf = _classifier_class(task)(args.backbone, args.strategy, **options)
+    clf.fit(args.data, val=args.val)
+    out = clf.save(args.out)
+    val = clf.run_report["val_metrics"]
+    print(f"saved {out} ({clf.strategy_used}, {len(clf.classes)} classes): validation accuracy {val['accuracy']:.2%}, "
+          f"macro-F1 {val['macro_f1']:.4f}")
+    return 0
+
+
+def evaluate(args) -> int:
+    import graft
+    from graft.metrics import format_report
+
+    report = graft.load(args.model).evaluate(args.data)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def predict(args) -> int:
+    import graft
+
+    clf = graft.load(args.model)
+    if args.text:
+        inputs = args.text
+    elif args.inputs:
+        inputs = args.inputs if clf.family == "image" else args.inputs[0]
+    else:
+        raise GraftError("nothing to predict: give image files/folders, a text file, or --text")
+    results = clf.predict(inputs, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            alternatives = "  ".join(f"{t['label']} {t['score']:.3f}" for t in r["top_k"][1:])
+            print(f"{r['input'][:80]}\t{r['label']}\t{r['score']:.3f}{('  ' + alternatives) if alternatives else ''}")
+    return 0
+
+
+def datasets(args) -> int:
+    from graft.datasets import prepare
+
+    print(prepare(args.name, args.root))
+    return 0
+
+
+def demo(args) -> int:
+    from graft.demo import run_demo
+
+    run_demo(Path(args.root), Path(args.out), quick=args.quick)
+    return 0

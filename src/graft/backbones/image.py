@@ -1,6 +1,8 @@
 """Image backbones built with timm (which also hosts torchvision's weights)."""
 from __future__ import annotations
 
+import pickle
+
 import timm
 import torch
 from timm.models import group_parameters
@@ -22,10 +24,10 @@ class ImageBackbone(Backbone):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.cfg, self.model, self.pooling = cfg, model, pooling
         self.image_size = image_size or cfg.preprocessing.input_size
-        self.feature_dim = self._probe_feature_dim()
         self.channels_last = configure().channels_last
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.feature_dim = self._probe_feature_dim()
 
     def forward_maps(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
@@ -33,7 +35,9 @@ class ImageBackbone(Backbone):
         return self.model.forward_features(pixel_values)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        maps = self.forward_maps(pixel_values)
+        return self._pool(self.forward_maps(pixel_values))
+
+    def _pool(self, maps: torch.Tensor) -> torch.Tensor:
         if self.pooling == "flatten":
             return maps.flatten(1)
         return self.model.forward_head(maps, pre_logits=True)
@@ -58,11 +62,10 @@ class ImageBackbone(Backbone):
 
     @torch.no_grad()
     def _probe_feature_dim(self) -> int:
-        if self.pooling == "avg":
-            return int(getattr(self.model, "head_hidden_size", None) or self.model.num_features)
+        """One forward pass tells the truth (timm heads differ: conv heads, pre-logits MLPs, tokens)."""
         was_training = self.training
         self.eval()
-        dim = self.forward(torch.zeros(1, 3, self.image_size, self.image_size)).shape[1]
+        dim = self._pool(self.forward_maps(torch.zeros(1, 3, self.image_size, self.image_size))).shape[1]
         self.train(was_training)
         return int(dim)
 
@@ -88,7 +91,7 @@ def build_image_backbone(cfg: BackboneCfg, weights: ResolvedWeights | None, pool
         try:
             state = read_state_dict(weights.location)
             load_matching(model, state, f"weights for '{cfg.name}' from {weights.source}")
-        except (ValueError, RuntimeError, OSError) as exc:
+        except (ValueError, RuntimeError, OSError, pickle.UnpicklingError) as exc:
             raise WeightsNotFound(f"cannot use weights {weights.location} for '{cfg.name}': {exc}") from None
     backbone = ImageBackbone(cfg, model, pooling, image_size)
     if weights is not None:

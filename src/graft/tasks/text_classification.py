@@ -1,0 +1,129 @@
+"""Text classification: a CSV/TSV/JSONL of texts and labels (or class folders of .txt) -> a classifier."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from graft.backbones import LayerGroup, create_backbone, get_cfg
+from graft.backbones.text import build_text_backbone
+from graft.data.text import read_text_dataset
+from graft.errors import GraftError
+from graft.progress import log
+from graft.tasks.classification import Classifier, LabelledData
+
+TOKENIZER_DIR = "tokenizer"
+BACKBONE_CONFIG = "backbone_config.json"
+
+
+class TextClassifier(Classifier):
+    """Transfer learning for text.
+
+    ``TextClassifier(backbone="minilm-l6", strategy="fine-tune").fit("reviews.csv")``
+
+    Options beyond the shared ones: ``text_col`` / ``label_col`` (default: detected from common names),
+    ``max_length`` (tokens; longer texts are truncated and counted), ``pooling`` ("mean", "cls", "last"),
+    ``lora_r`` / ``lora_alpha`` / ``lora_targets`` for the "lora" strategy.
+    """
+
+    task = "text-classification"
+    family = "text"
+    default_backbone = "minilm-l6"
+    defaults = {"epochs": 60, ("epochs", "fine-tune"): 3, ("epochs", "lora"): 3, "head_epochs": 10,
+                "lr": 5e-5, ("lr", "lora"): 5e-4, "unfreeze": "all", "lr_decay": 0.9, "schedule": "linear",
+                "warmup_ratio": 0.1, "label_smoothing": 0.0}
+
+    def __init__(self, backbone: str | None = None, strategy: str = "auto", *, text_col: str | None = None,
+                 label_col: str | None = None, max_length: int | None = None, lora_r: int = 8,
+                 lora_alpha: int = 16, lora_targets: list[str] | None = None, config_overrides: dict | None = None,
+                 tokenizer: str | Path | None = None, **options):
+        super().__init__(backbone, strategy, **options)
+        self.text_col, self.label_col, self.max_length = text_col, label_col, max_length
+        self.lora = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets}
+        self.config_overrides, self.tokenizer_source = config_overrides, tokenizer
+
+    # ---- data --------------------------------------------------------------------------------------
+    def read_labelled(self, source) -> LabelledData:
+        data = read_text_dataset(source, self.text_col, self.label_col)
+        if data.report.get("empty_texts"):
+            log(f"{source}: skipped {len(data.report['empty_texts'])} empty text(s) (lines listed in metrics.json)")
+        return LabelledData(data.texts, data.labels, dict(data.report), str(source))
+
+    def read_unlabelled(self, sources) -> list[str]:
+        if isinstance(sources, (str, Path)) and Path(sources).is_file():
+            return read_text_dataset(sources, self.text_col, self.label_col, require_labels=False).texts
+        if isinstance(sources, str):
+            return [sources]
+        return [str(s) for s in sources]
+
+    def inspect_inputs(self, texts: list[str]) -> dict:
+        truncated = self.model.backbone.count_truncated(texts)
+        if truncated:
+            log(f"{truncated} text(s) are longer than {self.model.backbone.max_length} tokens and are truncated")
+        return {"truncated_texts": truncated, "max_length": self.model.backbone.max_length}
+
+    def encode_item(self, item: str, train: bool) -> str:
+        return item
+
+    def collate(self, batch):
+        texts, labels = zip(*batch)
+        return self.model.backbone.tokenize(list(texts)), torch.tensor(labels)
+
+    def item_key(self, item: str) -> str:
+        return hashlib.sha256(item.encode("utf-8")).hexdigest()
+
+    def preprocessing(self) -> dict:
+        prep = get_cfg(self.backbone_name).preprocessing
+        backbone = self.model.backbone if self.model else None
+        return {"max_length": backbone.max_length if backbone else (self.max_length or prep.max_length),
+                "pooling": backbone.pooling if backbone else (self.pooling or prep.pooling)}
+
+    # ---- backbone ----------------------------------------------------------------------------------
+    def build_backbone(self, weights):
+        options = dict(pooling=self.pooling, max_length=self.max_length)
+        if self.config_overrides is not None or weights is None:
+            options.update(config_overrides=self.config_overrides, tokenizer=self.tokenizer_source)
+        elif self.tokenizer_source:
+            options.update(tokenizer=self.tokenizer_source)
+        return create_backbone(self.backbone_name, weights=weights, **options)
+
+    def add_adapters(self, backbone) -> list[LayerGroup]:
+        """LoRA adapters (peft) on the frozen encoder; merged back after training."""
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=self.lora["r"], lora_alpha=self.lora["alpha"], lora_dropout=0.1,
+                            target_modules=self.lora["targets"])
+        try:
+            backbone.model = get_peft_model(backbone.model, config)
+        except ValueError as exc:
+            raise GraftError(f"LoRA on '{self.backbone_name}': {exc}; pass --lora-targets") from None
+        trainable = tuple(f"model.{n}" for n, p in backbone.model.named_parameters() if p.requires_grad)
+        log(f"lora: {sum(p.numel() for p in backbone.parameters() if p.requires_grad):,} adapter parameters")
+        return [LayerGroup("lora", trainable)]
+
+    def merge_adapters(self, backbone) -> None:
+        backbone.model = backbone.model.merge_and_unload()
+
+    # ---- bundle ------------------------------------------------------------------------------------
+    def config(self) -> dict:
+        config = super().config()
+        config["strategy"]["lora"] = self.lora if self.strategy_used == "lora" else None
+        config["data"] = {"text_col": self.text_col, "label_col": self.label_col}
+        return config
+
+    def save_extras(self, directory: Path) -> None:
+        backbone = self.model.backbone
+        backbone.tokenizer.save_pretrained(directory / TOKENIZER_DIR)
+        (directory / BACKBONE_CONFIG).write_text(json.dumps(backbone.model.config.to_dict(), indent=1))
+
+    @classmethod
+    def options_from_config(cls, config: dict) -> dict:
+        return {"max_length": config["backbone"]["max_length"], **config.get("data", {})}
+
+    def rebuild_backbone(self, directory: Path, config: dict):
+        model_config = json.loads((directory / BACKBONE_CONFIG).read_text())
+        return build_text_backbone(get_cfg(self.backbone_name), None, pooling=self.pooling,
+                                   max_length=self.max_length, config_overrides=model_config,
+                                   tokenizer=directory / TOKENIZER_DIR)

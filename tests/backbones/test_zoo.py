@@ -1,0 +1,65 @@
+"""Every registry entry builds (random weights, offline) with the feature size and layer groups it claims."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graft.backbones import create_backbone, get_cfg, list_backbones
+
+IMAGE = list_backbones("image")
+TEXT = list_backbones("text")
+
+
+def test_zoo_has_the_seed_models():
+    for name in ["vgg16", "vgg19", "resnet50", "resnet101", "inception_v3", "mobilenet_v2", "mobilenet_v3_small",
+                 "mobilenet_v3_large", "efficientnet_lite0", "efficientnet_b0", "convnext_tiny", "vit_b_16"]:
+        assert name in IMAGE
+    for name in ["bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "minilm-l6"]:
+        assert name in TEXT
+
+
+@pytest.mark.parametrize("name", IMAGE)
+def test_image_entry_builds(name):
+    cfg = get_cfg(name)
+    backbone = create_backbone(name, weights=None).eval()
+    size = cfg.preprocessing.input_size
+    with torch.inference_mode():
+        features = backbone(pixel_values=torch.randn(1, 3, size, size))
+    assert features.shape == (1, cfg.feature_dim) == (1, backbone.feature_dim)
+    params = sum(p.numel() for p in backbone.parameters()) / 1e6
+    assert params == pytest.approx(cfg.params_m, rel=0.01)
+    groups = backbone.layer_groups()
+    assert len(groups) >= 4 and groups[0].name == "stem"
+    named = set(dict(backbone.named_parameters()))
+    grouped = [p for g in groups for p in g.params]
+    assert sorted(grouped) == sorted(named), "every parameter belongs to exactly one layer group"
+
+
+@pytest.mark.parametrize("name", TEXT)
+def test_text_entry_builds(name):
+    cfg = get_cfg(name)
+    backbone = create_backbone(name, weights=None).eval()
+    ids = torch.randint(5, 1000, (2, 7))
+    with torch.inference_mode():
+        features = backbone(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert features.shape == (2, cfg.feature_dim)
+    params = sum(p.numel() for p in backbone.parameters()) / 1e6
+    assert params == pytest.approx(cfg.params_m, rel=0.01)
+    groups = [g.name for g in backbone.layer_groups()]
+    assert groups[0] == "embeddings" and "layer.0" in groups
+    assert sum(g.startswith("layer.") for g in groups) == {"distilbert": 6, "minilm-l6": 6}.get(name.split("-")[0], 12) \
+        or name == "minilm-l6"
+
+
+def test_timm_name_passes_through():
+    cfg = get_cfg("resnet18")
+    assert cfg.family == "image" and cfg.builder == "timm"
+    backbone = create_backbone("resnet18", weights=None)
+    assert backbone.feature_dim == 512
+
+
+def test_unknown_name_is_a_clear_error():
+    from graft.errors import GraftError
+
+    with pytest.raises(GraftError, match="unknown backbone 'not-a-model'"):
+        get_cfg("not-a-model")

@@ -1,0 +1,160 @@
+"""Image classification end to end on a real elpv slice: fit, evaluate, predict, save/load, caching,
+what each strategy freezes, and bad files."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import graft
+from graft.backbones.image import ImageBackbone
+from graft.errors import DataError
+from graft.strategies import BN_TYPES, choose_auto
+from graft.tasks.image_classification import ImageClassifier
+
+
+@pytest.fixture
+def forward_calls(monkeypatch):
+    """Counts backbone forward passes (images through the pretrained trunk)."""
+    calls = {"images": 0}
+    original = ImageBackbone.forward
+
+    def counting(self, pixel_values):
+        calls["images"] += pixel_values.shape[0]
+        return original(self, pixel_values)
+
+    monkeypatch.setattr(ImageBackbone, "forward", counting)
+    return calls
+
+
+def test_feature_extraction_fit_evaluate_predict_save_load(elpv_slice, tmp_path, forward_calls):
+    clf = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=15, head=(64,))
+    clf.fit(elpv_slice / "train")
+    assert forward_calls["images"] == 48  # each training image through the backbone exactly once
+    report = clf.evaluate(elpv_slice / "test")
+    assert report["n"] == 48 and report["accuracy"] >= 0.6, report["accuracy"]  # above chance from 38 cells
+    assert set(report["per_class"]) == {"defective", "functional"}
+    out = clf.save(tmp_path / "model")
+    for name in ["model.safetensors", "config.json", "metrics.json", "history.csv", "curves.png", "confusion.png"]:
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["backbone"]["weights_sha256"].startswith("b0353104")
+    assert config["classes"] == ["defective", "functional"] and config["head"]["hidden"] == [64]
+    assert config["strategy"]["used"] == "feature-extraction" and config["seed"] == 0
+    loaded = graft.load(out)
+    loaded.cache = False  # predict through the restored backbone, not cached features
+    test_images = sorted((elpv_slice / "test").rglob("*.png"))
+    original = clf.predict(test_images, top_k=2)
+    restored = loaded.predict(test_images, top_k=2)
+    assert [r["label"] for r in original] == [r["label"] for r in restored]
+    assert [r["score"] for r in original] == pytest.approx([r["score"] for r in restored], abs=1e-5)
+
+
+def test_second_feature_extraction_fit_does_no_backbone_pass(elpv_slice, forward_calls):
+    ImageClassifier("mobilenet_v2", "feature-extraction", epochs=3).fit(elpv_slice / "train")
+    first = forward_calls["images"]
+    assert first == 48
+    ImageClassifier("mobilenet_v2", "feature-extraction", epochs=5, head=(32,)).fit(elpv_slice / "train")
+    assert forward_calls["images"] == first
+
+
+def test_cache_key_follows_preprocessing(elpv_slice, forward_calls):
+    ImageClassifier("mobilenet_v2", "feature-extraction", epochs=1).fit(elpv_slice / "train")
+    ImageClassifier("mobilenet_v2", "feature-extraction", epochs=1, image_size=128).fit(elpv_slice / "train")
+    assert forward_calls["images"] == 96  # a new image size is a new cache entry
+
+
+def _trainable_groups(backbone):
+    params = dict(backbone.named_parameters())
+    return [g.name for g in backbone.layer_groups() if any(params[p].requires_grad for p in g.params)]
+
+
+def test_feature_extraction_freezes_everything_and_keeps_batchnorm_in_eval(elpv_slice):
+    clf = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=2).fit(elpv_slice / "train")
+    backbone = clf.model.backbone
+    assert _trainable_groups(backbone) == []
+    assert all(not m.training for m in backbone.modules() if isinstance(m, BN_TYPES))
+
+
+def test_fine_tune_unfreezes_last_groups_with_discriminative_lrs(elpv_slice, monkeypatch):
+    from graft import training
+
+    seen = {}
+    original_fit = training.fit
+
+    def spy(model, param_groups, *args, set_train_mode=None, **kwargs):
+        if kwargs.get("phase") == "fine-tune":
+            backbone = model.backbone
+            seen["trainable"] = _trainable_groups(backbone)
+            seen["lrs"] = [(g["name"], g["lr"]) for g in param_groups]
+            model.train()
+            set_train_mode(model)
+            seen["bn_training"] = [m.training for m in backbone.modules() if isinstance(m, BN_TYPES)]
+            before = {k: v.clone() for k, v in backbone.state_dict().items() if "running_mean" in k}
+            result = original_fit(model, param_groups, *args, set_train_mode=set_train_mode, **kwargs)
+            after = backbone.state_dict()
+            seen["stats_unchanged"] = all(torch.equal(v, after[k]) for k, v in before.items())
+            return result
+        return original_fit(model, param_groups, *args, set_train_mode=set_train_mode, **kwargs)
+
+    monkeypatch.setattr(training, "fit", spy)
+    clf = ImageClassifier("mobilenet_v2", "fine-tune", unfreeze=2, epochs=1, head_epochs=1, batch_size=16)
+    clf.fit(elpv_slice / "train")
+    groups = [g.name for g in clf.model.backbone.layer_groups()]
+    assert seen["trainable"] == groups[-2:]
+    names = [n for n, _ in seen["lrs"]]
+    lrs = dict(seen["lrs"])
+    assert names == ["head", groups[-1], groups[-2]]
+    assert lrs["head"] > lrs[groups[-1]] > lrs[groups[-2]]
+    assert not any(seen["bn_training"]) and seen["stats_unchanged"]  # BatchNorm frozen unless --train-bn
+    assert _trainable_groups(clf.model.backbone) == []  # frozen again for inference
+
+
+def test_train_bn_puts_unfrozen_batchnorm_in_training_mode(elpv_slice):
+    from graft.strategies import set_batchnorm_mode, unfreeze_last
+
+    clf = ImageClassifier("mobilenet_v2")
+    backbone = clf.build_backbone("pretrained")
+    unfreeze_last(backbone, 1)
+    backbone.train()
+    set_batchnorm_mode(backbone, train_bn=True)
+    last = set(backbone.layer_groups()[-1].params)
+    for name, module in backbone.named_modules():
+        if isinstance(module, BN_TYPES):
+            assert module.training == (f"{name}.weight" in last)
+
+
+def test_auto_picks_by_data_size():
+    assert choose_auto(["a"] * 40 + ["b"] * 500, "image")[0] == "feature-extraction"
+    assert choose_auto(["a"] * 150 + ["b"] * 500, "image")[0] == "fine-tune"
+    assert "40 examples" in choose_auto(["a"] * 40 + ["b"] * 500, "image")[1]
+
+
+def test_auto_on_a_small_slice_chooses_feature_extraction(elpv_slice):
+    clf = ImageClassifier("mobilenet_v2", "auto", epochs=1).fit(elpv_slice / "train")
+    assert clf.strategy_used == "feature-extraction" and "smallest class" in clf.strategy_reason
+
+
+def test_bad_files_are_listed_before_training_or_skipped(elpv_slice, tmp_path, forward_calls):
+    data = tmp_path / "data"
+    shutil.copytree(elpv_slice / "train", data)
+    (data / "defective" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (data / "functional" / "notes.jpg").write_text("hello")
+    with pytest.raises(DataError) as info:
+        ImageClassifier("mobilenet_v2", "feature-extraction").fit(data)
+    assert "broken.png" in str(info.value) and "notes.jpg" in str(info.value)
+    assert forward_calls["images"] == 0  # nothing trained before the report
+    clf = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=1, on_bad_file="skip").fit(data)
+    skipped = {s["path"].rsplit("/", 1)[-1] for s in clf.run_report["skipped_files"]}
+    assert skipped == {"broken.png", "notes.jpg"}
+
+
+def test_evaluate_rejects_unknown_labels(elpv_slice, tmp_path):
+    clf = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=1).fit(elpv_slice / "train")
+    data = tmp_path / "eval"
+    shutil.copytree(elpv_slice / "test", data)
+    shutil.copytree(data / "defective", data / "cracked")
+    with pytest.raises(DataError, match="never trained on: cracked"):
+        clf.evaluate(data)

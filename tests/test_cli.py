@@ -1,0 +1,71 @@
+"""The `graft` command as a user runs it: models, fit, evaluate, predict; errors as one line."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from graft.commands import infer_task
+
+
+def graft(*args, check=True, **env):
+    proc = subprocess.run([sys.executable, "-m", "graft.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "GRAFT_OFFLINE": "1", **env}, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+    return proc
+
+
+def test_models_available_lists_packaged_weights():
+    rows = json.loads(graft("models", "--available", "--json").stdout)
+    assert {r["name"] for r in rows} == {"mobilenet_v2", "efficientnet_lite0", "minilm-l6"}
+    everything = json.loads(graft("models", "--json").stdout)
+    assert len(everything) >= 17 and {"name", "family", "params_m", "input", "feature_dim"} <= set(everything[0])
+
+
+def test_image_fit_evaluate_predict(elpv_slice, tmp_path):
+    out = tmp_path / "model"
+    fit = graft("fit", elpv_slice / "train", "--backbone", "mobilenet_v2", "--strategy", "feature-extraction",
+                "--epochs", "5", "--head", "16", "--out", out)
+    assert "validation accuracy" in fit.stdout
+    report = json.loads(graft("evaluate", out, elpv_slice / "test", "--json").stdout)
+    assert report["n"] == 48 and set(report) >= {"accuracy", "balanced_accuracy", "macro_f1", "per_class",
+                                                 "confusion_matrix"}
+    image = next((elpv_slice / "test" / "defective").iterdir())
+    predictions = json.loads(graft("predict", out, image, "--top-k", "2", "--json").stdout)
+    assert predictions[0]["label"] in {"defective", "functional"} and len(predictions[0]["top_k"]) == 2
+
+
+def test_text_fit_predict_infers_task(rotten_slice, tmp_path):
+    assert infer_task(str(rotten_slice / "train.csv")) == "text"
+    out = tmp_path / "text"
+    graft("fit", rotten_slice / "train.csv", "--backbone", "minilm-l6", "--strategy", "feature-extraction",
+          "--epochs", "5", "--out", out)
+    result = json.loads(graft("predict", out, "--text", "A wonderful film.", "--json").stdout)
+    assert result[0]["label"] in {"fresh", "rotten"}
+    table = graft("evaluate", out, rotten_slice / "test.csv").stdout
+    assert "accuracy" in table and "confusion matrix" in table
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "/nonexistent/model", "x"], "is not a graft model"),
+    (["fit", "/nonexistent/data", "--out", "/tmp/x", "--task", "image"], "not found"),
+])
+def test_errors_are_one_line_without_traceback(args, message):
+    proc = graft(*args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tampered_bundle_is_refused(elpv_slice, tmp_path):
+    out = tmp_path / "model"
+    graft("fit", elpv_slice / "train", "--strategy", "feature-extraction", "--epochs", "1", "--out", out)
+    weights = out / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    proc = graft("evaluate", out, elpv_slice / "test", check=False)
+    assert proc.returncode == 2 and "does not match the sha256" in proc.stderr

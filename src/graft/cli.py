@@ -20,8 +20,9 @@ def _positive_int_or_all(text: str):
 
 def _add_fit(sub) -> None:
     p = sub.add_parser("fit", help="train a classifier on a folder of class sub-folders or a CSV/JSONL")
-    p.add_argument("data", help="training data: image class folders, path,label CSV/JSONL, or a text CSV/TSV/JSONL")
-    p.add_argument("--out", required=True, help="directory for the saved model")
+    p.add_argument("data", nargs="?", help="training data: image class folders, path,label CSV/JSONL, or a text CSV/TSV/JSONL")
+    p.add_argument("--out", help="directory for the saved model (checkpoints go to OUT/checkpoint while training)")
+    p.add_argument("--resume", metavar="OUT", help="continue an interrupted `graft fit --out OUT` from its last epoch")
     p.add_argument("--backbone", help="zoo name (see `graft models`), timm name or Hugging Face id")
     p.add_argument("--strategy", default="auto", choices=["feature-extraction", "fine-tune", "lora", "auto"])
     p.add_argument("--task", choices=["image", "text"], help="default: inferred from the data")
@@ -99,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"graft: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("graft: interrupted", file=sys.stderr)
+        resume = getattr(args, "out", None) and args.command == "fit"
+        hint = f"; continue with: graft fit --resume {args.out}" if resume else ""
+        print(f"graft: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

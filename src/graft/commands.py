@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from graft.errors import GraftError
@@ -50,14 +51,39 @@ def models(args) -> int:
     return 0
 
 
+def _fit_arguments(args):
+    """The arguments of the run to resume (saved at its start), or these, saved for a later resume."""
+    import argparse
+
+    if args.resume:
+        saved = Path(args.resume) / "checkpoint" / "args.json"
+        if not saved.is_file():
+            raise GraftError(f"nothing to resume in {args.resume}: {saved} is missing")
+        return argparse.Namespace(**{**json.loads(saved.read_text()), "resume": None})
+    if not args.data or not args.out:
+        raise GraftError("graft fit needs DATA and --out DIR (or --resume DIR)")
+    for name in ("data", "val", "out", "weights"):  # a resume may start from another directory
+        if getattr(args, name):
+            setattr(args, name, str(Path(getattr(args, name)).expanduser().absolute()))
+    saved = Path(args.out) / "checkpoint" / "args.json"
+    shutil.rmtree(saved.parent, ignore_errors=True)  # a fresh run never continues an old one
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps({k: v for k, v in vars(args).items() if k != "resume"}))
+    return args
+
+
 def fit(args) -> int:
+    from accelerate import PartialState
+
+    args = _fit_arguments(args)
     task = args.task or infer_task(args.data)
     options = dict(
         weights=args.weights or "pretrained", head=args.head, dropout=args.dropout, pooling=args.pooling,
         epochs=args.epochs, head_epochs=args.head_epochs, lr=args.lr, head_lr=args.head_lr,
         batch_size=args.batch_size, unfreeze=args.unfreeze, lr_decay=args.lr_decay, train_bn=args.train_bn,
         class_weights=args.class_weights, val_fraction=args.val_fraction, seed=args.seed, patience=args.patience,
-        grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, cache=not args.no_cache)
+        grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, cache=not args.no_cache,
+        checkpoint_dir=Path(args.out) / "checkpoint")
     if task == "image":
         options.update(image_size=args.image_size, augment=not args.no_augment, on_bad_file=args.on_bad_file)
     else:
@@ -65,7 +91,10 @@ def fit(args) -> int:
                        lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_targets=args.lora_targets)
     clf = _classifier_class(task)(args.backbone, args.strategy, **options)
     clf.fit(args.data, val=args.val)
+    if not PartialState().is_main_process:
+        return 0
     out = clf.save(args.out)
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
     val = clf.run_report["val_metrics"]
     print(f"saved {out} ({clf.strategy_used}, {len(clf.classes)} classes): validation accuracy {val['accuracy']:.2%}, "
           f"macro-F1 {val['macro_f1']:.4f}")

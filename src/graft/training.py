@@ -9,11 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from pathlib import Path
+
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import get_scheduler
 
+from graft import checkpoint
 from graft.progress import log, progress
 
 
@@ -59,8 +63,13 @@ def predict_logits(model: nn.Module, loader: DataLoader, acc: Accelerator) -> tu
 
 def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, val_loader: DataLoader | None,
         settings: TrainSettings, phase: str = "train",
-        set_train_mode: Callable[[nn.Module], None] | None = None) -> list[dict]:
-    """Train ``model`` in place; on return it holds the best epoch's weights. Returns one row per epoch."""
+        set_train_mode: Callable[[nn.Module], None] | None = None, seed: int = 0,
+        checkpoint_dir: Path | None = None) -> list[dict]:
+    """Train ``model`` in place; on return it holds the best epoch's weights. Returns one row per epoch.
+
+    Each epoch re-seeds every RNG from ``seed`` and its number, so data order, augmentation and dropout
+    are the same whether a run goes straight through or resumes from ``checkpoint_dir``.
+    """
     acc = accelerator(settings)
     optimizer = torch.optim.AdamW(param_groups, lr=settings.lr, weight_decay=settings.weight_decay)
     steps = settings.epochs * math.ceil(len(train_loader) / settings.grad_accum)
@@ -70,8 +79,18 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
     weight = settings.class_weights.to(acc.device) if settings.class_weights is not None else None
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=settings.label_smoothing)
     eval_loss = nn.CrossEntropyLoss()
-    history, best, best_state, stale = [], None, None, 0
-    for epoch in range(1, settings.epochs + 1):
+    history, best, best_state, stale, first = [], None, None, 0, 1
+    resumed = checkpoint.load(checkpoint_dir, phase)
+    if resumed is not None:
+        meta, tensors = resumed
+        best_state = checkpoint.restore(meta, tensors, acc.unwrap_model(model), optimizer, scheduler)
+        history, stale, first = meta["history"], meta["stale"], meta["epoch"] + 1
+        best = tuple(meta["best"]) if meta["best"] is not None else None
+        log(f"{phase}: resuming after epoch {meta['epoch']}" if not meta["done"] else f"{phase}: already done")
+        if meta["done"]:
+            first = settings.epochs + 1
+    for epoch in range(first, settings.epochs + 1):
+        set_seed(seed + epoch)
         start = time.perf_counter()
         model.train()
         if set_train_mode:
@@ -102,9 +121,14 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
             best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
         else:
             stale += 1
-            if settings.patience is not None and stale >= settings.patience:
-                log(f"{phase}: early stop after epoch {epoch} (no improvement in {stale} epochs)")
-                break
+        stop = settings.patience is not None and stale >= settings.patience
+        if checkpoint_dir is not None and acc.is_main_process:
+            checkpoint.save(checkpoint_dir, phase, epoch=epoch, model=acc.unwrap_model(model), best_state=best_state,
+                            optimizer=optimizer, scheduler=scheduler, history=history, best=best, stale=stale,
+                            done=stop or epoch == settings.epochs)
+        if stop:
+            log(f"{phase}: early stop after epoch {epoch} (no improvement in {stale} epochs)")
+            break
     unwrapped = acc.unwrap_model(model)
     if best_state is not None:
         unwrapped.load_state_dict(best_state)

@@ -67,7 +67,8 @@ class Classifier:
                  lr_decay: float | None = None, train_bn: bool = False, class_weights: str | None = None,
                  val_fraction: float = 0.2, seed: int = 0, patience: int | None = 5, grad_accum: int = 1,
                  mixed_precision: str = "no", cache: bool = True, label_smoothing: float | None = None,
-                 schedule: str | None = None, warmup_ratio: float | None = None, **task_options):
+                 schedule: str | None = None, warmup_ratio: float | None = None,
+                 checkpoint_dir: str | Path | None = None, **task_options):
         if strategy not in strategies.STRATEGIES:
             raise GraftError(f"unknown strategy '{strategy}'; choose one of {', '.join(strategies.STRATEGIES)}")
         if class_weights not in (None, "balanced"):
@@ -79,6 +80,7 @@ class Classifier:
         self.class_weights, self.val_fraction, self.seed, self.patience = class_weights, val_fraction, seed, patience
         self.grad_accum, self.mixed_precision, self.cache = grad_accum, mixed_precision, cache
         self.label_smoothing, self.schedule, self.warmup_ratio = label_smoothing, schedule, warmup_ratio
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.task_options = task_options
         self.classes: list[str] = []
         self.model: BackboneWithHead | None = None
@@ -187,13 +189,13 @@ class Classifier:
     def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
         """The new head on frozen, cached features (the whole of feature extraction; phase 1 of fine-tuning)."""
         x_train, x_val = self.features(train.inputs), self.features(val.inputs)
-        generator = torch.Generator().manual_seed(self.seed)
         train_loader = DataLoader(TensorDataset(x_train, torch.tensor(y_train)), batch_size=self.batch_size,
-                                  shuffle=True, generator=generator, collate_fn=_as_feature_batch)
+                                  shuffle=True, collate_fn=_as_feature_batch)
         val_loader = DataLoader(TensorDataset(x_val, torch.tensor(y_val)), batch_size=256,
                                 collate_fn=_as_feature_batch)
         return training.fit(HeadOnFeatures(self.model.head), list(self.model.head.parameters()), train_loader,
-                            val_loader, self._settings("head", y_train), phase="head")
+                            val_loader, self._settings("head", y_train), phase="head", seed=self.seed,
+                            checkpoint_dir=self.checkpoint_dir)
 
     def _fit_backbone(self, train, val, y_train, y_val) -> list[dict]:
         """Phase 2: unfreeze (or add adapters), then train end to end with discriminative learning rates."""
@@ -206,12 +208,12 @@ class Classifier:
                                                         self.option("lr_decay"), weight_decay=1e-2)
         log(f"fine-tune: training {len(unfrozen)} layer group(s) "
             f"({', '.join(g.name for g in unfrozen[-3:])}{' ...' if len(unfrozen) > 3 else ''}) and the head")
-        generator = torch.Generator().manual_seed(self.seed)
-        train_loader = self._loader(train.inputs, y_train, train=True, shuffle=True, generator=generator)
+        train_loader = self._loader(train.inputs, y_train, train=True, shuffle=True)
         val_loader = self._loader(val.inputs, y_val, train=False)
         history = training.fit(self.model, groups, train_loader, val_loader, self._settings("fine-tune", y_train),
                                phase=self.strategy_used,
-                               set_train_mode=lambda m: strategies.set_batchnorm_mode(m.backbone, self.train_bn))
+                               set_train_mode=lambda m: strategies.set_batchnorm_mode(m.backbone, self.train_bn),
+                               seed=self.seed, checkpoint_dir=self.checkpoint_dir)
         if self.strategy_used == "lora":
             self.merge_adapters(backbone)
         strategies.freeze(backbone)
@@ -223,11 +225,11 @@ class Classifier:
     def merge_adapters(self, backbone):  # pragma: no cover - text only
         pass
 
-    def _loader(self, inputs: list, label_ids: list[int], train: bool, shuffle: bool = False, generator=None,
+    def _loader(self, inputs: list, label_ids: list[int], train: bool, shuffle: bool = False,
                 batch_size: int | None = None) -> DataLoader:
         workers = self.task_options.get("num_workers", 0)
         return DataLoader(_Items(self, inputs, label_ids, train), batch_size=batch_size or self.batch_size,
-                          shuffle=shuffle, generator=generator, collate_fn=self.collate, num_workers=workers,
+                          shuffle=shuffle, collate_fn=self.collate, num_workers=workers,
                           drop_last=train and len(inputs) > self.batch_size)
 
     # ---- features ----------------------------------------------------------------------------------

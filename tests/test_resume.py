@@ -1,0 +1,65 @@
+"""Interrupted fits resume from the last epoch's checkpoint and end exactly where an uninterrupted run does."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+FIT = ["--strategy", "fine-tune", "--epochs", "3", "--head-epochs", "2", "--batch-size", "16",
+       "--unfreeze", "2", "--image-size", "96", "--seed", "3"]
+
+
+def _start(*args):
+    env = {**os.environ, "GRAFT_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "graft.cli", "fit", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _metrics(out):
+    report = json.loads((out / "metrics.json").read_text())
+    history = [{k: v for k, v in row.items() if k != "seconds"}
+               for row in _read_history(out / "history.csv")]
+    return report["val_metrics"], history
+
+
+def _read_history(path):
+    import csv
+
+    return list(csv.DictReader(open(path)))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_fine_tune_resumes_to_identical_metrics(elpv_slice, tmp_path, sig):
+    straight = tmp_path / "straight"
+    proc = _start(elpv_slice / "train", "--out", straight, *FIT)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+
+    interrupted = tmp_path / "interrupted"
+    proc = _start(elpv_slice / "train", "--out", interrupted, *FIT)
+    marker = interrupted / "checkpoint" / "fine-tune.json"
+    deadline = time.time() + 600
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(sig)
+    code = proc.wait(timeout=120)
+    stderr = proc.stderr.read()
+    if sig == signal.SIGINT:
+        assert code == 130 and "graft fit --resume" in stderr and "Traceback" not in stderr
+    assert not (interrupted / "model.safetensors").exists()
+
+    resumed = _start("--resume", interrupted)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert not (interrupted / "checkpoint").exists()
+    assert _metrics(interrupted) == _metrics(straight)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    proc = _start("--resume", tmp_path / "nothing")
+    assert proc.wait(timeout=120) == 2
+    assert "nothing to resume" in proc.stderr.read()

@@ -7,12 +7,17 @@ import sys
 from tqdm.auto import tqdm
 
 
+def _quiet() -> bool:
+    """Quiet on request, and in every process but the first of a multi-process run."""
+    return os.environ.get("GRAFT_QUIET", "0") not in ("", "0") or os.environ.get("RANK", "0") != "0"
+
+
 def progress(total: int | None = None, desc: str = "", unit: str = "it", leave: bool = False):
-    quiet = os.environ.get("GRAFT_QUIET", "0") not in ("", "0") or not sys.stderr.isatty()
+    quiet = _quiet() or not sys.stderr.isatty()
     return tqdm(total=total, desc=desc, unit=unit, leave=leave, disable=quiet, dynamic_ncols=True)
 
 
 def log(message: str) -> None:
     """One line of run output on stderr (quiet with GRAFT_QUIET=1)."""
-    if os.environ.get("GRAFT_QUIET", "0") in ("", "0"):
+    if not _quiet():
         tqdm.write(message, file=sys.stderr)

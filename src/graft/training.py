@@ -37,7 +37,9 @@ class TrainSettings:
 
 def accelerator(settings: TrainSettings | None = None) -> Accelerator:
     settings = settings or TrainSettings()
-    return Accelerator(gradient_accumulation_steps=settings.grad_accum, mixed_precision=settings.mixed_precision)
+    # cpu=True where there is no GPU: torchrun / `accelerate launch` then train multi-process over gloo
+    return Accelerator(gradient_accumulation_steps=settings.grad_accum, mixed_precision=settings.mixed_precision,
+                       cpu=not torch.cuda.is_available())
 
 
 def _scheduler(name: str, optimizer, steps: int, warmup_ratio: float):

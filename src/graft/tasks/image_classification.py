@@ -25,7 +25,7 @@ class ImageClassifier(Classifier):
     task = "image-classification"
     family = "image"
     default_backbone = "mobilenet_v2"
-    defaults = {"epochs": 30, ("epochs", "fine-tune"): 8, "head_epochs": 10, "lr": 3e-4, "unfreeze": "all",
+    defaults = {"epochs": 30, ("epochs", "fine-tune"): 8, "head_epochs": 10, "lr": 1e-4, "unfreeze": "all",
                 "lr_decay": 0.7, "schedule": "cosine", "warmup_ratio": 0.05, "label_smoothing": 0.0,
                 ("label_smoothing", "fine-tune"): 0.1}
 

@@ -1,0 +1,102 @@
+"""``python -m benchmarks [--quick] [--only speed,accuracy,scaling]``.
+
+Writes ``benchmarks/results/<date>-<host>.json`` and ``.md`` plus ``-speed/-accuracy/-scaling.png``. Sections
+run with ``--only`` replace their part of an existing file of the same date and host.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import accuracy, common, report, scaling, speed
+
+SECTIONS = {"speed": speed.run, "accuracy": accuracy.run, "scaling": scaling.run}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def environment(args) -> dict:
+    import torch
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for name in ("graft", "torch", "torchvision", "timm", "transformers", "accelerate", "numpy", "pillow"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"date": datetime.date.today().isoformat(), "hostname": socket.gethostname(), "cpu_model": cpu,
+            "logical_cpus": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": args.threads, "seed": args.seed, "platform": platform.platform(), "versions": versions,
+            "command": " ".join(["python -m benchmarks", *sys.argv[1:]])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small slices and fewer repeats (< 10 minutes)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: speed,accuracy,scaling")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true", help="rewrite the .md and plots from today's .json")
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = environment(args)
+    stem = args.out / f"{env['date']}-{env['hostname']}"
+    common.LOG = _with(stem, ".log")
+    results = json.loads(_with(stem, ".json").read_text()) if _with(stem, ".json").exists() else {}
+    if not args.report_only or "environment" not in results:
+        results["environment"] = {**results.get("environment", {}), **env,
+                                  "load": results.get("environment", {}).get("load", {})}
+    workdir = Path(tempfile.mkdtemp(prefix="graft-bench-"))
+    try:
+        for name in [] if args.report_only else chosen:
+            print(f"[benchmarks] {name} ({'quick' if args.quick else 'full'}) ...", flush=True)
+            load, start = os.getloadavg()[0], time.perf_counter()
+            section = SECTIONS[name](quick=args.quick, threads=args.threads, seed=args.seed, workdir=workdir)
+            section.update(mode="quick" if args.quick else "full", seconds=round(time.perf_counter() - start, 1),
+                           command=env["command"])
+            results[name] = section
+            results["environment"]["load"][name] = [load, os.getloadavg()[0]]
+            _write(results, stem)
+            print(f"[benchmarks] {name} done in {section['seconds']:.0f}s", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.report_only:
+        _write(results, stem)
+    print(_with(stem, ".md").read_text())
+    return 0
+
+
+def _with(stem: Path, suffix: str) -> Path:
+    return stem.parent / (stem.name + suffix)  # not with_suffix: a host name may contain dots
+
+
+def _write(results: dict, stem: Path) -> None:
+    tmp = _with(stem, ".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=str))
+    os.replace(tmp, _with(stem, ".json"))
+    _with(stem, ".md").write_text(report.markdown(results))
+    report.plots(results, stem)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

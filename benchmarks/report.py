@@ -1,0 +1,259 @@
+"""The markdown table and PNG plots from a results dict; targets are judged here (PASS/MISS), never asserted."""
+from __future__ import annotations
+
+from pathlib import Path
+
+TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
+
+
+def _f(value, digits: int = 1, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def _err(cell: dict | None) -> str | None:
+    if not cell:
+        return "not measured"
+    return cell.get("error")
+
+
+def _verdict(ok: bool | None, detail: str) -> str:
+    return f"n/a ({detail})" if ok is None else f"{'PASS' if ok else 'MISS'} ({detail})"
+
+
+def targets(results: dict) -> list[tuple[str, str]]:
+    rows = []
+    speed = results.get("speed", {})
+    fit = speed.get("fit", {})
+    keras, cold = fit.get("torch_keras", {}), fit.get("graft_cold", {})
+    if "fit_s" in keras and "fit_s" in cold:
+        ratio = keras["fit_s"] / cold["fit_s"]
+        gap = 100 * (cold["test_accuracy"] - keras["test_accuracy"])
+        tolerance = max(2.0, 100 / max(keras.get("test_images", 1), 1))
+        rows.append((f"feature-extraction fit >= {TARGETS['fit']:.0f}x faster than the seed's Keras-style recipe "
+                     "(cold cache) at equal accuracy",
+                     _verdict(ratio >= TARGETS["fit"] and gap >= -tolerance,
+                              f"{ratio:.1f}x; test accuracy {100 * cold['test_accuracy']:.1f} % vs "
+                              f"{100 * keras['test_accuracy']:.1f} %")))
+    else:
+        rows.append(("feature-extraction fit >= 8x faster than the Keras-style recipe", "n/a (not measured)"))
+    fwd = speed.get("forward", {}).get("mobilenet_v2", {})
+    ratio = fwd.get("ratio")
+    rows.append((f"MobileNetV2 forward >= {TARGETS['forward']:.0f}x plain PyTorch defaults",
+                 _verdict(None if ratio is None else ratio >= TARGETS["forward"],
+                          "not measured" if ratio is None else f"{ratio:.2f}x")))
+    tf = speed.get("forward", {}).get("keras", {}).get("mobilenet_v2", {})
+    graft_ips = fwd.get("graft", {}).get("images_per_s")
+    if "images_per_s" in tf and graft_ips:
+        r = graft_ips / tf["images_per_s"]
+        rows.append((f"MobileNetV2 forward >= {TARGETS['keras']:.0f}x Keras/TensorFlow", _verdict(r >= TARGETS["keras"],
+                                                                                                  f"{r:.2f}x")))
+    else:
+        reason = speed.get("forward", {}).get("keras", {}).get("error") or tf.get("error") or "not measured"
+        rows.append(("MobileNetV2 forward >= 2x Keras/TensorFlow", f"n/a ({reason})"))
+    summary = results.get("accuracy", {}).get("elpv", {}).get("summary", {}).get("50", {})
+    if "scratch" in summary and "fine-tune" in summary:
+        gap = summary["fine-tune"]["mean"] - summary["scratch"]["mean"]
+        fe = summary.get("feature-extraction", {}).get("mean")
+        extra = "" if fe is None else f"; feature extraction {fe - summary['scratch']['mean']:+.1f}"
+        rows.append((f"pretrained >= {TARGETS['gap']:.0f} points above scratch at 50 per class (elpv, fine-tune vs "
+                     "scratch)", _verdict(gap >= TARGETS["gap"], f"{gap:+.1f} points{extra}")))
+    else:
+        rows.append(("pretrained >= 15 points above scratch at 50 per class", "n/a (not measured)"))
+    return rows
+
+
+def _pair_row(name: str, cell: dict, key: str, unit: str) -> str:
+    plain, graft = cell.get("plain", {}), cell.get("graft", {})
+    p = _err(plain) or f"{plain[key]:.2f} {unit}"
+    g = _err(graft) or f"{graft[key]:.2f} {unit}"
+    ratio = f"**{cell['ratio']:.2f}x**" if "ratio" in cell else "—"
+    mem = f"{_f(plain.get('peak_rss_mb'), 0)} / {_f(graft.get('peak_rss_mb'), 0)}"
+    return f"| {name} | {p} | {g} | {ratio} | {mem} |"
+
+
+def markdown(results: dict) -> str:
+    env = results["environment"]
+    lines = [f"# graft benchmarks — {env['date']} on {env['hostname']}", "",
+             f"CPU: {env['cpu_model']} ({env['logical_cpus']} logical CPUs, torch capability "
+             f"{env['cpu_capability']}), threads: {env['threads']}; seed {env['seed']}.  ",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".  ",
+             "Commands: " + "; ".join(f"{k}: `{results[k].get('command', env['command'])}` "
+                                      f"({results[k].get('seconds', 0) / 60:.1f} min)"
+                                      for k in ("speed", "accuracy", "scaling") if k in results) + ".  ",
+             "Load average (1 min) when each section started/ended: " +
+             "; ".join(f"{k} {v[0]:.1f}→{v[1]:.1f}" for k, v in env.get("load", {}).items()) +
+             " — other processes share this CPU, so compare ratios measured in the same run, not absolute times.",
+             "", "## Targets", "", "| target | result |", "|---|---|"]
+    lines += [f"| {t} | {r} |" for t, r in targets(results)]
+    speed = results.get("speed")
+    if speed:
+        mode = speed.get("mode", "?")
+        lines += ["", f"## Speed ({mode} mode)", "",
+                  "Each number from its own process: plain PyTorch in a clean environment (`GRAFT_FAST=0`, no "
+                  "`MALLOC_*`), graft with its fast path; same threads; medians of timed batches.", "",
+                  "| measurement | plain PyTorch defaults | graft | graft / plain | peak RSS MiB (plain / graft) |",
+                  "|---|---|---|---|---|"]
+        for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
+            if model in speed.get("forward", {}):
+                lines.append(_pair_row(f"{label} forward, batch 32, 224², fp32", speed["forward"][model],
+                                       "images_per_s", "img/s"))
+        if "finetune_step" in speed:
+            lines.append(_pair_row("MobileNetV2 fine-tune step, batch 32, all layers", speed["finetune_step"],
+                                   "steps_per_s", "steps/s"))
+        if "text" in speed:
+            lines.append(_pair_row("MiniLM-L6 sentences, batch 64 (Rotten Tomatoes)", speed["text"],
+                                   "sentences_per_s", "sent/s"))
+        keras = speed.get("forward", {}).get("keras", {})
+        lines += ["", "Keras 3 / TensorFlow (tensorflow-cpu, `predict_on_batch` or `tf.function`, the faster):", ""]
+        if "error" in keras:
+            lines.append(f"- {keras['error']}")
+        for model in ("mobilenet_v2", "resnet50"):
+            cell = keras.get(model)
+            if cell:
+                graft_ips = speed["forward"].get(model, {}).get("graft", {}).get("images_per_s")
+                if "error" in cell:
+                    lines.append(f"- {model}: not measured: {cell['error']}")
+                else:
+                    vs = f", graft / Keras **{graft_ips / cell['images_per_s']:.2f}x**" if graft_ips else ""
+                    lines.append(f"- {model}: {cell['images_per_s']:.2f} img/s (TF {cell['tensorflow']}, peak RSS "
+                                 f"{cell['peak_rss_mb']:.0f} MiB){vs}")
+        fit = speed.get("fit", {})
+        if fit:
+            s = speed.get("settings", {}).get("fit", {})
+            base = fit.get("torch_keras", {}).get("fit_s")
+            lines += ["", f"### 10-epoch fit, MobileNetV2 frozen, elpv binary {s.get('per_class')} per class "
+                          f"(train/val split 80/20 of train, test {fit.get('torch_keras', {}).get('test_images', '?')} "
+                          "images)", "",
+                      "| contestant | fit s | test-eval s | test accuracy | peak RSS MiB | fit speed-up vs Keras recipe |",
+                      "|---|---|---|---|---|---|"]
+            names = {"torch_keras": "seed's Keras recipe in plain PyTorch (base re-run every epoch, Flatten+Dense(64))",
+                     "torch_linear": "plain PyTorch loop, linear head (base re-run every epoch)",
+                     "graft_cold": "graft feature-extraction, Dense(64) head, cold cache (first run)",
+                     "graft_warm": "graft feature-extraction, warm cache (second run)"}
+            for key, name in names.items():
+                r = fit.get(key, {})
+                if "error" in r or not r:
+                    lines.append(f"| {name} | {_err(r)} | | | | |")
+                    continue
+                ratio = f"{base / r['fit_s']:.1f}x" if base else "—"
+                lines.append(f"| {name} | {r['fit_s']:.1f} | {r['eval_s']:.1f} | {100 * r['test_accuracy']:.1f} % | "
+                             f"{r['peak_rss_mb']:.0f} | {ratio} |")
+    acc = results.get("accuracy")
+    if acc:
+        for key, title in (("elpv", "elpv binary (functional / defective)"), ("rotten_tomatoes", "Rotten Tomatoes")):
+            part = acc.get(key)
+            if not part:
+                continue
+            st = part["settings"]
+            lines += ["", f"## Accuracy vs labelled examples per class — {title} ({acc.get('mode', '?')} mode)", "",
+                      f"Test accuracy %, mean ± std over seeds {st['seeds']}; " +
+                      ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in st.items() if k != "seeds") + ".", "",
+                      "| per class | from scratch | feature extraction | fine-tune | fine-tune − scratch |",
+                      "|---|---|---|---|---|"]
+            for n, methods in part["summary"].items():
+                cells = [f"{methods[m]['mean']:.1f} ± {methods[m]['std']:.1f} (n={methods[m]['runs']})"
+                         if m in methods else "not run" for m in ("scratch", "feature-extraction", "fine-tune")]
+                gap = (f"{methods['fine-tune']['mean'] - methods['scratch']['mean']:+.1f}"
+                       if "fine-tune" in methods and "scratch" in methods else "—")
+                lines.append(f"| {n} | {' | '.join(cells)} | {gap} |")
+            for name, value in part.get("anchors", {}).items():
+                lines.append(f"| published: {name} | {value:.2f} | | | |")
+            failed = [r for r in part["runs"] if "error" in r]
+            for r in failed[:5]:
+                lines.append(f"\nFailed: {r['method']} n={r['per_class']} seed={r['seed']}: {r['error']}")
+    scale = results.get("scaling")
+    if scale:
+        st = scale["settings"]
+        lines += ["", f"## Scaling ({scale.get('mode', '?')} mode)", "",
+                  f"{st['what']}, {st['backbone']} at {st['image_size']} px, each size its own process.", "",
+                  "| images | fit s | images/s | s per 1k images | peak RSS MiB | feature matrix MiB | generate s |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in scale["runs"]:
+            if "error" in r:
+                lines.append(f"| {r['n']:,} | {r['error']} | | | | | |")
+                continue
+            lines.append(f"| {r['n']:,} | {r['seconds']:.1f} | {r['images_per_s']:.1f} | "
+                         f"{1000 * r['seconds'] / r['images']:.1f} | {r['peak_rss_mb']:.0f} | {r['features_mb']:.0f} | "
+                         f"{r['generate_s']:.1f} |")
+        good = [r for r in scale["runs"] if "error" not in r]
+        if len(good) >= 2:
+            a, b = good[0], good[-1]
+            per = (b["seconds"] / b["images"]) / (a["seconds"] / a["images"])
+            lines += ["", f"From {a['n']:,} to {b['n']:,} images ({b['n'] / a['n']:.0f}x): time {b['seconds'] / a['seconds']:.1f}x "
+                          f"(time per image {per:.2f}x; 1.00 = linear), peak RSS {b['peak_rss_mb'] - a['peak_rss_mb']:+.0f} MiB "
+                          f"(the feature matrix itself grows {b['features_mb'] - a['features_mb']:+.0f} MiB)."]
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict, stem: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    speed = results.get("speed", {})
+    bars = [(label, cell.get("ratio")) for label, cell in (
+        ("MobileNetV2 fwd", speed.get("forward", {}).get("mobilenet_v2", {})),
+        ("ResNet50 fwd", speed.get("forward", {}).get("resnet50", {})),
+        ("MobileNetV2 train step", speed.get("finetune_step", {})), ("MiniLM sentences", speed.get("text", {})))
+        if cell.get("ratio")]
+    fit = speed.get("fit", {})
+    base = fit.get("torch_keras", {}).get("fit_s")
+    for key, label in (("torch_linear", "fit: plain linear"), ("graft_cold", "fit: graft cold"),
+                       ("graft_warm", "fit: graft warm")):
+        if base and "fit_s" in fit.get(key, {}):
+            bars.append((label, base / fit[key]["fit_s"]))
+    if bars:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.barh([b[0] for b in bars], [b[1] for b in bars], color="tab:blue")
+        ax.axvline(1, color="grey", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("speed-up (x): vs plain PyTorch defaults; fits vs the Keras-style recipe")
+        for i, (_, v) in enumerate(bars):
+            ax.text(v, i, f" {v:.1f}x", va="center")
+        fig.tight_layout()
+        written.append(stem.with_name(stem.name + "-speed.png"))
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    summary = results.get("accuracy", {}).get("elpv", {}).get("summary", {})
+    if summary:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        sizes = list(summary)
+        xs = {n: (int(n) if n != "all" else 1000) for n in sizes}
+        for method in ("scratch", "feature-extraction", "fine-tune"):
+            pts = [(xs[n], summary[n][method]) for n in sizes if method in summary[n]]
+            if pts:
+                ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts], yerr=[p[1]["std"] for p in pts],
+                            marker="o", capsize=3, label=method)
+        for name, value in results["accuracy"]["elpv"].get("anchors", {}).items():
+            ax.axhline(value, ls="--", lw=1, color="grey")
+            ax.text(xs[sizes[0]], value, " " + name.split(" (")[0], fontsize=7, va="bottom")
+        ax.set_xscale("log")
+        ax.set_xticks(list(xs.values()), sizes)
+        ax.set_xlabel("labelled examples per class")
+        ax.set_ylabel("elpv test accuracy %")
+        ax.legend()
+        fig.tight_layout()
+        written.append(stem.with_name(stem.name + "-accuracy.png"))
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    runs = [r for r in results.get("scaling", {}).get("runs", []) if "error" not in r]
+    if runs:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+        n = [r["n"] for r in runs]
+        a1.loglog(n, [r["seconds"] for r in runs], "o-", label="measured")
+        a1.loglog(n, [runs[0]["seconds"] * x / n[0] for x in n], "--", color="grey", label="linear")
+        a1.set_xlabel("images")
+        a1.set_ylabel("feature-extraction fit, s")
+        a1.legend()
+        a2.semilogx(n, [r["peak_rss_mb"] for r in runs], "o-", label="peak RSS")
+        a2.semilogx(n, [r["features_mb"] for r in runs], "s--", label="feature matrix")
+        a2.set_xlabel("images")
+        a2.set_ylabel("MiB")
+        a2.legend()
+        fig.tight_layout()
+        written.append(stem.with_name(stem.name + "-scaling.png"))
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written

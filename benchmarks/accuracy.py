@@ -83,11 +83,11 @@ def _text_subset(src: Path, dst: Path, per_class: int | None, seed: int) -> Path
 def run(quick: bool, threads: int, seed: int, workdir: Path, text: bool | None = None) -> dict:
     seeds = [seed] if quick else [seed, seed + 1, seed + 2]
     sizes = [10, 50] if quick else [10, 50, 200, None]
-    image_size, epochs = (160, 3) if quick else (224, 5)
+    image_size, epochs = (112, 2) if quick else (224, 5)
     # fine-tuning all ~1,600 training cells takes about an hour per run on a 2-core CPU: feature extraction only
     trained_sizes = sizes if quick else [10, 50, 200]
     full = elpv_full(workdir / "data")
-    test = subset_folder(image_files(full / "test"), workdir / "acc-test", 50 if quick else None, seed)
+    test = subset_folder(image_files(full / "test"), workdir / "acc-test", 25 if quick else None, seed)
     cache = tempfile.mkdtemp(prefix="graft-bench-acc-cache-", dir=workdir)
     runs = []
     for n in sizes:
@@ -115,11 +115,11 @@ def run(quick: bool, threads: int, seed: int, workdir: Path, text: bool | None =
     return out
 
 
-def _run_text(seeds, sizes, threads, seed, workdir: Path) -> dict:
+def _run_text(seeds, sizes, threads, seed, workdir: Path, test_per_class: int = 500) -> dict:
     from graft.datasets import rotten_tomatoes
 
     data = rotten_tomatoes(workdir / "data")
-    test = _text_subset(data / "test.csv", workdir / "rt" / "test.csv", 500, seed)
+    test = _text_subset(data / "test.csv", workdir / "rt" / "test.csv", test_per_class, seed)
     cache = tempfile.mkdtemp(prefix="graft-bench-rt-cache-", dir=workdir)
     jobs = [{"method": m, "per_class": n, "seed": s, "epochs": 3,
              "train": str(_text_subset(data / "train.csv", workdir / "rt" / f"train-{n}-{s}.csv", n, s))}
@@ -129,4 +129,4 @@ def _run_text(seeds, sizes, threads, seed, workdir: Path) -> dict:
                         env_extra={"GRAFT_FEATURE_CACHE": cache})
     runs = result.get("result", []) if "error" not in result else [{**j, "error": result["error"]} for j in jobs]
     return {"runs": runs, "summary": _summarise(runs),
-            "settings": {"seeds": seeds, "test_sentences": 1000, "fine_tune_epochs": 3, "feature_extraction_epochs": 60}}
+            "settings": {"seeds": seeds, "test_sentences": 2 * test_per_class, "fine_tune_epochs": 3, "feature_extraction_epochs": 60}}

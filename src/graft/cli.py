@@ -5,7 +5,7 @@ Every error graft can foresee is printed as one line (`graft: error: ...`) with 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from pathlib import Path
 
@@ -99,11 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     except GraftError as exc:
         print(f"graft: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except (MemoryError, OSError) as exc:
+        print(f"graft: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         resume = getattr(args, "out", None) and args.command == "fit"
         hint = f"; continue with: graft fit --resume {args.out}" if resume else ""
         print(f"graft: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug in graft: one line, and the traceback on request
+        if os.environ.get("GRAFT_DEBUG"):
+            raise
+        print(f"graft: internal error: {type(exc).__name__}: {exc} (set GRAFT_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

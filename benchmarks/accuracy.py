@@ -129,4 +129,5 @@ def _run_text(seeds, sizes, threads, seed, workdir: Path, test_per_class: int = 
                         env_extra={"GRAFT_FEATURE_CACHE": cache})
     runs = result.get("result", []) if "error" not in result else [{**j, "error": result["error"]} for j in jobs]
     return {"runs": runs, "summary": _summarise(runs),
-            "settings": {"seeds": seeds, "test_sentences": 2 * test_per_class, "fine_tune_epochs": 3, "feature_extraction_epochs": 60}}
+            "settings": {"seeds": seeds, "test_sentences": 2 * test_per_class, "fine_tune_epochs": 3,
+                         "feature_extraction_epochs": 60}}

@@ -85,6 +85,9 @@ def markdown(results: dict) -> str:
              " — other processes share this CPU, so compare ratios measured in the same run, not absolute times.",
              "", "## Targets", "", "| target | result |", "|---|---|"]
     lines += [f"| {t} | {r} |" for t, r in targets(results)]
+    if any(results.get(k, {}).get("mode") == "quick" for k in ("speed", "accuracy")):
+        lines += ["", "Quick mode: tiny slices, one seed, few repeats, small images and 2 fine-tune epochs for the "
+                      "accuracy runs; fixed start-up costs dominate small fits. Read the targets from a full run."]
     speed = results.get("speed")
     if speed:
         mode = speed.get("mode", "?")
@@ -124,7 +127,8 @@ def markdown(results: dict) -> str:
             lines += ["", f"### 10-epoch fit, MobileNetV2 frozen, elpv binary {s.get('per_class')} per class "
                           f"(train/val split 80/20 of train, test {fit.get('torch_keras', {}).get('test_images', '?')} "
                           "images)", "",
-                      "| contestant | fit s | test-eval s | test accuracy | peak RSS MiB | fit speed-up vs Keras recipe |",
+                      "| contestant | fit s | test-eval s | test accuracy | peak RSS MiB "
+                      "| fit speed-up vs Keras recipe |",
                       "|---|---|---|---|---|---|"]
             names = {"torch_keras": "seed's Keras recipe in plain PyTorch (base re-run every epoch, Flatten+Dense(64))",
                      "torch_linear": "plain PyTorch loop, linear head (base re-run every epoch)",
@@ -138,6 +142,9 @@ def markdown(results: dict) -> str:
                 ratio = f"{base / r['fit_s']:.1f}x" if base else "—"
                 lines.append(f"| {name} | {r['fit_s']:.1f} | {r['eval_s']:.1f} | {100 * r['test_accuracy']:.1f} % | "
                              f"{r['peak_rss_mb']:.0f} | {ratio} |")
+            lines += ["", "Fit time runs from building the model to the end of the last epoch (validation every epoch "
+                          "for all); graft's also scans and hashes the files, and its warm run is mostly that fixed "
+                          "start-up."]
     acc = results.get("accuracy")
     if acc:
         for key, title in (("elpv", "elpv binary (functional / defective)"), ("rotten_tomatoes", "Rotten Tomatoes")):
@@ -179,7 +186,8 @@ def markdown(results: dict) -> str:
         good = [r for r in scale["runs"] if "error" not in r]
         for a, b in zip(good, good[1:]):
             marginal = 1000 * (b["seconds"] - a["seconds"]) / (b["images"] - a["images"])
-            lines.append(f"\n{a['n']:,} → {b['n']:,} images ({b['n'] / a['n']:.0f}x): time {b['seconds'] / a['seconds']:.1f}x, "
+            lines.append(f"\n{a['n']:,} → {b['n']:,} images ({b['n'] / a['n']:.0f}x): "
+                         f"time {b['seconds'] / a['seconds']:.1f}x, "
                          f"{marginal:.1f} s per extra 1k images (a fixed start-up cost plus a constant rate is linear); "
                          f"peak RSS change {b['peak_rss_mb'] - a['peak_rss_mb']:+.0f} MiB (the feature matrix graft "
                          f"keeps in memory: {b['features_mb'] - a['features_mb']:+.0f} MiB).")

@@ -36,7 +36,7 @@ def make_images(src_root: Path, dst: Path, n: int, size: int, seed: int) -> Path
         out = out.rotate(90 * rng.randint(0, 3))
         if rng.random() < 0.5:
             out = out.transpose(Image.FLIP_LEFT_RIGHT)
-        out.save(dst / label / f"img{i:06d}.png")
+        out.save(dst / label / f"img{i:06d}.png", compress_level=1)
     return dst
 
 

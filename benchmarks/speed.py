@@ -12,11 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import (ROOT, elpv_full, median, minilm_dir, mobilenet_v2_weights, run_worker, set_threads,
-                               subset_folder, image_files, timed)
+from benchmarks.common import (ROOT, elpv_full, image_files, median, minilm_dir, mobilenet_v2_weights, run_worker,
+                               set_threads, subset_folder, timed)
 
 TF_VENV = ROOT / "benchmarks" / ".tf-venv"
-GRAFT_NAMES = {"mobilenet_v2": "mobilenet_v2", "resnet50": "resnet50"}
 
 
 # --------------------------------------------------------------------------------------- workers
@@ -43,7 +42,7 @@ def forward(impl: str, model: str, batch: int, size: int, warmup: int, repeats: 
         from graft.runtime import configure, inference_context
 
         rt = configure(fast=True, threads=threads)
-        net = create_backbone(GRAFT_NAMES[model], weights="pretrained" if weights else None).eval()
+        net = create_backbone(model, weights="pretrained" if weights else None).eval()
         with inference_context():
             times = timed(lambda: net(pixel_values=x), warmup, repeats)
         extra = {"runtime": vars(rt)}
@@ -247,7 +246,8 @@ def _pair(func: str, kwargs: dict, threads: int, pairs: int, key: str, **extra) 
 def _keras(models: list[str], batch: int, warmup: int, repeats: int, threads: int) -> dict:
     """Keras 3 / TensorFlow forward speed, from a separate venv with tensorflow-cpu (installed on first use)."""
     python = TF_VENV / "bin" / "python"
-    if not (python.exists() and subprocess.run([python, "-c", "import tensorflow"], capture_output=True).returncode == 0):
+    ready = python.exists() and subprocess.run([python, "-c", "import tensorflow"], capture_output=True).returncode == 0
+    if not ready:
         try:
             subprocess.run([sys.executable, "-m", "venv", "--clear", TF_VENV], check=True, timeout=120)
             subprocess.run([python, "-m", "pip", "install", "-q", "tensorflow-cpu"], check=True, timeout=600,
@@ -261,7 +261,8 @@ def _keras(models: list[str], batch: int, warmup: int, repeats: int, threads: in
     for model in models:
         out[model] = run_worker(f"keras_forward[{model}]", {"model": model, "batch": batch, "warmup": warmup,
                                                             "repeats": repeats, "threads": threads},
-                                False, threads, python=str(python), script=str(ROOT / "benchmarks" / "keras_forward.py"))
+                                False, threads, python=str(python),
+                                script=str(ROOT / "benchmarks" / "keras_forward.py"))
     return out
 
 

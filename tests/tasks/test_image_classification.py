@@ -158,3 +158,12 @@ def test_evaluate_rejects_unknown_labels(elpv_slice, tmp_path):
     shutil.copytree(data / "defective", data / "cracked")
     with pytest.raises(DataError, match="never trained on: cracked"):
         clf.evaluate(data)
+
+
+def test_seeded_feature_extraction_fits_are_bit_identical(elpv_slice):
+    fits = [ImageClassifier("mobilenet_v2", "feature-extraction", epochs=4, head=(16,), seed=7).fit(elpv_slice / "train")
+            for _ in range(2)]
+    first, second = (f.model.head.state_dict() for f in fits)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    other = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=4, head=(16,), seed=8).fit(elpv_slice / "train")
+    assert not all(torch.equal(first[k], v) for k, v in other.model.head.state_dict().items())

@@ -24,6 +24,13 @@ SECTIONS = {"speed": speed.run, "accuracy": accuracy.run, "scaling": scaling.run
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def auto_threads() -> int:
+    """Idle CPUs only: on a shared machine, OpenMP threads that outnumber the free cores wait on descheduled
+    siblings (measured 2.5-15x slower at 2 threads than at 1 with another job using both cores)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, round(cpus - os.getloadavg()[0])))
+
+
 def environment(args) -> dict:
     import torch
 
@@ -41,7 +48,8 @@ def environment(args) -> dict:
             versions[name] = "not installed"
     return {"date": datetime.date.today().isoformat(), "hostname": socket.gethostname(), "cpu_model": cpu,
             "logical_cpus": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": args.threads, "seed": args.seed, "platform": platform.platform(), "versions": versions,
+            "threads": args.threads, "load_at_start": os.getloadavg()[0], "seed": args.seed,
+            "platform": platform.platform(), "versions": versions,
             "command": " ".join(["python -m benchmarks", *sys.argv[1:]])}
 
 
@@ -49,11 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small slices and fewer repeats (< 10 minutes)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: speed,accuracy,scaling")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", default="auto",
+                        help="intra-op threads for every contestant; auto: CPUs left idle by the 1-minute load "
+                             "average at start (at least 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true", help="rewrite the .md and plots from today's .json")
     args = parser.parse_args(argv)
+    args.threads = auto_threads() if args.threads == "auto" else int(args.threads)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:
@@ -73,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             load, start = os.getloadavg()[0], time.perf_counter()
             section = SECTIONS[name](quick=args.quick, threads=args.threads, seed=args.seed, workdir=workdir)
             section.update(mode="quick" if args.quick else "full", seconds=round(time.perf_counter() - start, 1),
-                           command=env["command"])
+                           command=env["command"], threads=args.threads)
             results[name] = section
             results["environment"]["load"][name] = [load, os.getloadavg()[0]]
             _write(results, stem)

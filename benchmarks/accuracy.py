@@ -83,7 +83,7 @@ def _text_subset(src: Path, dst: Path, per_class: int | None, seed: int) -> Path
 def run(quick: bool, threads: int, seed: int, workdir: Path, text: bool | None = None) -> dict:
     seeds = [seed] if quick else [seed, seed + 1, seed + 2]
     sizes = [10, 50] if quick else [10, 50, 200, None]
-    image_size, epochs = (112, 2) if quick else (224, 5)
+    image_size, epochs = (160, 3) if quick else (224, 5)
     # fine-tuning all ~1,600 training cells takes about an hour per run on a 2-core CPU: feature extraction only
     trained_sizes = sizes if quick else [10, 50, 200]
     full = elpv_full(workdir / "data")

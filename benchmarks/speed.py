@@ -284,7 +284,7 @@ def run(quick: bool, threads: int, seed: int, workdir: Path) -> dict:
         results["forward"]["keras"] = _keras(list(reps), 32, 2, 6, threads)
     results["settings"]["forward"] = {"batch": 32, "size": 224, "warmup_repeats": reps, "process_pairs": pairs}
     # b. a 10-epoch feature-extraction fit on an elpv slice
-    per_class = 10 if quick else 200
+    per_class = 25 if quick else 200
     full = elpv_full(workdir / "data")
     data = workdir / f"elpv-{per_class}"
     for part in ("train", "test"):

@@ -37,11 +37,10 @@ def run_demo(root: Path, out: Path, quick: bool = False) -> dict:
 
 
 def _table(results: dict) -> str:
-    lines = ["", "elpv binary (defective vs functional), held-out test cells",
-             f"{'method':<48} {'test accuracy':>13}"]
-    for name, r in results.items():
-        lines.append(f"{'graft mobilenet_v2 ' + name + ' (CPU, ' + str(r['fit_seconds']) + 's)':<48} "
-                     f"{r['test_accuracy']:>12.2%}")
-    for name, acc in PUBLISHED_ELPV.items():
-        lines.append(f"{name:<48} {acc:>12.2%}")
+    rows = [(f"graft mobilenet_v2, {name} (CPU, fit {r['fit_seconds']:.0f} s)", r["test_accuracy"])
+            for name, r in results.items()]
+    rows += list(PUBLISHED_ELPV.items())
+    width = max(len(name) for name, _ in rows)
+    lines = ["", "elpv binary (defective vs functional), held-out test cells", f"{'method':<{width}}  test accuracy"]
+    lines += [f"{name:<{width}}  {acc:>12.2%}" for name, acc in rows]
     return "\n".join(lines)

@@ -63,3 +63,42 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     proc = _start("--resume", tmp_path / "nothing")
     assert proc.wait(timeout=120) == 2
     assert "nothing to resume" in proc.stderr.read()
+
+
+def test_killed_feature_extraction_resumes_to_identical_metrics(tmp_path_factory, tmp_path, monkeypatch):
+    from graft import datasets
+
+    data = datasets.elpv(tmp_path_factory.mktemp("elpv-fe"), "binary", limit_per_class=120) / "train"
+    fit = ["--strategy", "feature-extraction", "--epochs", "5", "--seed", "1"]
+    straight = tmp_path / "straight"
+    proc = _start(data, "--out", straight, *fit)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+
+    monkeypatch.setenv("GRAFT_FEATURE_CACHE", str(tmp_path / "fresh-cache"))  # the second run starts cold
+    interrupted = tmp_path / "interrupted"
+    proc = _start(data, "--out", interrupted, *fit)
+    deadline = time.time() + 600
+    while proc.poll() is None and time.time() < deadline:
+        if len(list((tmp_path / "fresh-cache").rglob("*.safetensors"))) >= 20:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "feature extraction finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    cached = len(list((tmp_path / "fresh-cache").rglob("*.safetensors")))
+    assert 20 <= cached < 240
+    resumed = _start("--resume", interrupted)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert _metrics(interrupted) == _metrics(straight)
+
+
+def test_a_damaged_cache_entry_is_recomputed_not_served(tmp_path):
+    import torch
+
+    from graft.features import FeatureCache
+
+    cache = FeatureCache({"backbone": "x"}, root=tmp_path)
+    cache.put("ab" * 32, torch.ones(4))
+    path = next(tmp_path.rglob("*.safetensors"))
+    path.write_bytes(path.read_bytes()[:-3])  # as if the machine died mid-write without the rename
+    assert cache.get("ab" * 32) is None

@@ -6,7 +6,6 @@ metrics, and the saved model.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import graft
 from graft import bundle, metrics, strategies, training
-from graft.backbones import Backbone, create_backbone
+from graft.backbones import Backbone
 from graft.data.split import stratified_split
 from graft.errors import DataError, GraftError
 from graft.features import FeatureCache, extract_features
@@ -356,7 +355,3 @@ class Classifier:
 def _as_feature_batch(batch):
     features, labels = torch.utils.data.default_collate(batch)
     return {"features": features}, labels
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -226,10 +226,7 @@ def plots(results: dict, stem: Path) -> list[Path]:
         ax.set_xlabel("speed-up (x): vs plain PyTorch defaults; fits vs the Keras-style recipe")
         for i, (_, v) in enumerate(bars):
             ax.text(v, i, f" {v:.1f}x", va="center")
-        fig.tight_layout()
-        written.append(stem.with_name(stem.name + "-speed.png"))
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        written.append(_save(fig, stem, "speed"))
     summary = results.get("accuracy", {}).get("elpv", {}).get("summary", {})
     if summary:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -248,10 +245,7 @@ def plots(results: dict, stem: Path) -> list[Path]:
         ax.set_xlabel("labelled examples per class")
         ax.set_ylabel("elpv test accuracy %")
         ax.legend()
-        fig.tight_layout()
-        written.append(stem.with_name(stem.name + "-accuracy.png"))
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        written.append(_save(fig, stem, "accuracy"))
     runs = [r for r in results.get("scaling", {}).get("runs", []) if "error" not in r]
     if runs:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -266,8 +260,16 @@ def plots(results: dict, stem: Path) -> list[Path]:
         a2.set_xlabel("images")
         a2.set_ylabel("MiB")
         a2.legend()
-        fig.tight_layout()
-        written.append(stem.with_name(stem.name + "-scaling.png"))
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        written.append(_save(fig, stem, "scaling"))
     return written
+
+
+def _save(fig, stem, section: str):
+    """Write one section's figure beside the results files and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = stem.with_name(f"{stem.name}-{section}.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

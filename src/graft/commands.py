@@ -7,9 +7,6 @@ from pathlib import Path
 
 from graft.errors import GraftError
 
-PUBLISHED_ELPV = {"Deitsch et al. 2019, VGG19 fine-tuned (GPU)": 0.8842, "Deitsch et al. 2019, SVM": 0.8244}
-
-
 def infer_task(data: str) -> str:
     """'image' or 'text' from the data's shape: class folders of images/.txt files, or the listing's columns."""
     path = Path(data)

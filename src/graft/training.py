@@ -66,8 +66,11 @@ def predict_logits(model: nn.Module, loader: DataLoader, acc: Accelerator) -> tu
 def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, val_loader: DataLoader | None,
         settings: TrainSettings, phase: str = "train",
         set_train_mode: Callable[[nn.Module], None] | None = None, seed: int = 0,
-        checkpoint_dir: Path | None = None) -> list[dict]:
+        checkpoint_dir: Path | None = None, keep_incoming: bool = False) -> list[dict]:
     """Train ``model`` in place; on return it holds the best epoch's weights. Returns one row per epoch.
+
+    ``keep_incoming``: score the model as it comes in first, and keep it unless an epoch beats it (so a
+    fine-tuning phase can never leave a model worse on validation than the head phase before it).
 
     Each epoch re-seeds every RNG from ``seed`` and its number, so data order, augmentation and dropout
     are the same whether a run goes straight through or resumes from ``checkpoint_dir``.
@@ -91,6 +94,11 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
         log(f"{phase}: resuming after epoch {meta['epoch']}" if not meta["done"] else f"{phase}: already done")
         if meta["done"]:
             first = settings.epochs + 1
+    elif keep_incoming and val_loader is not None:
+        logits, labels = predict_logits(model, val_loader, acc)
+        best = ((logits.argmax(1) == labels).float().mean().item(), -eval_loss(logits, labels).item())
+        best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
+        log(f"{phase}: starting from val accuracy {best[0]:.2%}")
     for epoch in range(first, settings.epochs + 1):
         set_seed(seed + epoch)
         start = time.perf_counter()
@@ -132,6 +140,9 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
             log(f"{phase}: early stop after epoch {epoch} (no improvement in {stale} epochs)")
             break
     unwrapped = acc.unwrap_model(model)
+    if keep_incoming and history and best_state is not None and best[0] > max(
+            r.get("val_accuracy", 0.0) for r in history):
+        log(f"{phase}: no epoch beat the incoming model on validation accuracy; keeping it")
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
     acc.free_memory()

@@ -212,7 +212,7 @@ class Classifier:
         history = training.fit(self.model, groups, train_loader, val_loader, self._settings("fine-tune", y_train),
                                phase=self.strategy_used,
                                set_train_mode=lambda m: strategies.set_batchnorm_mode(m.backbone, self.train_bn),
-                               seed=self.seed, checkpoint_dir=self.checkpoint_dir)
+                               seed=self.seed, checkpoint_dir=self.checkpoint_dir, keep_incoming=True)
         if self.strategy_used == "lora":
             self.merge_adapters(backbone)
         strategies.freeze(backbone)

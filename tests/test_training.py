@@ -1,0 +1,57 @@
+"""The training loop's own promises, on a tiny linear model (the loop does not care what it trains)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from graft import training
+
+
+class _Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, features):
+        return self.fc(features)
+
+
+def _loader(x, y):
+    return DataLoader(TensorDataset(x, y), batch_size=8,
+                      collate_fn=lambda b: ({"features": torch.stack([i[0] for i in b])}, torch.stack([i[1] for i in b])))
+
+
+def _separable(n=32):
+    x = torch.randn(n, 2, generator=torch.Generator().manual_seed(0))
+    return x, (x[:, 0] > 0).long()
+
+
+def _solved_model() -> _Linear:
+    model = _Linear()
+    with torch.no_grad():
+        model.fc.weight.copy_(torch.tensor([[-5.0, 0.0], [5.0, 0.0]]))
+        model.fc.bias.zero_()
+    return model
+
+
+def test_keep_incoming_never_returns_a_worse_model():
+    x, y = _separable()
+    model = _solved_model()
+    solved = {k: v.clone() for k, v in model.state_dict().items()}
+    # training on flipped labels at a huge learning rate can only make validation worse
+    settings = training.TrainSettings(epochs=2, lr=10.0, schedule="constant", patience=None)
+    history = training.fit(model, list(model.parameters()), _loader(x, 1 - y), _loader(x, y), settings,
+                           keep_incoming=True)
+    assert max(r["val_accuracy"] for r in history) < 1.0
+    assert all(torch.equal(solved[k], v) for k, v in model.state_dict().items())
+
+
+def test_without_keep_incoming_the_best_epoch_is_returned():
+    x, y = _separable()
+    model = _solved_model()
+    settings = training.TrainSettings(epochs=2, lr=10.0, schedule="constant", patience=None)
+    history = training.fit(model, list(model.parameters()), _loader(x, 1 - y), _loader(x, y), settings)
+    best = max(r["val_accuracy"] for r in history)
+    logits = model(x)
+    assert (logits.argmax(1) == y).float().mean().item() == best

@@ -82,7 +82,8 @@ def fit(args) -> int:
         grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, cache=not args.no_cache,
         checkpoint_dir=Path(args.out) / "checkpoint")
     if task == "image":
-        options.update(image_size=args.image_size, augment=not args.no_augment, on_bad_file=args.on_bad_file)
+        options.update(image_size=args.image_size, augment=not args.no_augment, on_bad_file=args.on_bad_file,
+                       min_scale=args.min_scale, vflip=args.vflip, crop_pct=args.crop_pct)
     else:
         options.update(text_col=args.text_col, label_col=args.label_col, max_length=args.max_length,
                        lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_targets=args.lora_targets)

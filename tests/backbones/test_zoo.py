@@ -63,3 +63,15 @@ def test_unknown_name_is_a_clear_error():
 
     with pytest.raises(GraftError, match="unknown backbone 'not-a-model'"):
         get_cfg("not-a-model")
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "vit_b_16"])
+def test_avgmax_pooling_concatenates_average_and_max(name):
+    backbone = create_backbone(name, weights=None, pooling="avgmax").eval()
+    size = get_cfg(name).preprocessing.input_size
+    x = torch.randn(2, 3, size, size)
+    with torch.inference_mode():
+        maps, pooled = backbone.forward_maps(x), backbone(pixel_values=x)
+    dims = (2, 3) if maps.ndim == 4 else (1,)
+    assert backbone.feature_dim == 2 * maps.shape[1 if maps.ndim == 4 else -1] == pooled.shape[1]
+    assert torch.allclose(pooled, torch.cat([maps.mean(dims), maps.amax(dims)], 1))

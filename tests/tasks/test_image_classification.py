@@ -167,3 +167,16 @@ def test_seeded_feature_extraction_fits_are_bit_identical(elpv_slice):
     assert all(torch.equal(first[k], second[k]) for k in first)
     other = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=4, head=(16,), seed=8).fit(elpv_slice / "train")
     assert not all(torch.equal(first[k], v) for k, v in other.model.head.state_dict().items())
+
+
+def test_augmentation_follows_its_options():
+    from torchvision import transforms as T
+
+    def steps(clf):
+        return {type(t).__name__: t for t in clf.transform(True).transforms}
+
+    default = steps(ImageClassifier("mobilenet_v2"))
+    assert default["RandomResizedCropAndInterpolation"].scale == (0.5, 1.0) and "RandomVerticalFlip" not in default
+    tuned = steps(ImageClassifier("mobilenet_v2", min_scale=0.8, vflip=True))
+    assert tuned["RandomResizedCropAndInterpolation"].scale == (0.8, 1.0) and "RandomVerticalFlip" in tuned
+    assert not any(isinstance(t, T.RandomResizedCrop) for t in ImageClassifier("mobilenet_v2").transform(False).transforms)

@@ -14,7 +14,7 @@ from graft.backbones.weights import ResolvedWeights, read_state_dict
 from graft.errors import WeightsNotFound
 from graft.runtime import configure
 
-POOLINGS = ("avg", "flatten")
+POOLINGS = ("avg", "avgmax", "flatten")  # avgmax: global average and max, concatenated
 
 
 class ImageBackbone(Backbone):
@@ -40,6 +40,9 @@ class ImageBackbone(Backbone):
     def _pool(self, maps: torch.Tensor) -> torch.Tensor:
         if self.pooling == "flatten":
             return maps.flatten(1)
+        if self.pooling == "avgmax":  # fastai's concat pooling: the max keeps small, strong local evidence
+            dims = tuple(range(2, maps.ndim)) if maps.ndim == 4 else (1,)
+            return torch.cat([maps.mean(dims), maps.amax(dims)], 1)
         return self.model.forward_head(maps, pre_logits=True)
 
     def classify(self, pixel_values: torch.Tensor) -> torch.Tensor:

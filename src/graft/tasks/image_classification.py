@@ -18,7 +18,9 @@ class ImageClassifier(Classifier):
     ``ImageClassifier(backbone="mobilenet_v2", strategy="feature-extraction").fit("data/train")``
 
     Options beyond the shared ones: ``image_size`` (default: the weights' own), ``augment`` (random resized
-    crop + flips during fine-tuning), ``on_bad_file`` ("error" lists every unreadable file before training;
+    crop + flips during fine-tuning; ``min_scale`` is the smallest crop, as a fraction of the image, and
+    ``vflip`` adds vertical flips), ``crop_pct`` (centre crop at evaluation; 1.0 keeps the whole image),
+    ``on_bad_file`` ("error" lists every unreadable file before training;
     "skip" trains without them and records them in the run report).
     """
 
@@ -31,10 +33,10 @@ class ImageClassifier(Classifier):
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, image_size: int | None = None,
                  augment: bool = True, on_bad_file: str = "error", vflip: bool = False,
-                 crop_pct: float | None = None, **options):
+                 crop_pct: float | None = None, min_scale: float = 0.5, **options):
         super().__init__(backbone, strategy, **options)
         self.image_size, self.augment, self.on_bad_file, self.vflip = image_size, augment, on_bad_file, vflip
-        self.crop_pct = crop_pct
+        self.crop_pct, self.min_scale = crop_pct, min_scale
         self._transforms: dict[bool, object] = {}
 
     def read_labelled(self, source) -> LabelledData:
@@ -62,7 +64,7 @@ class ImageClassifier(Classifier):
             p = self.preprocessing()
             common = dict(input_size=p["input_size"], interpolation=p["interpolation"], mean=p["mean"], std=p["std"])
             if train and self.augment:
-                self._transforms[train] = create_transform(is_training=True, scale=(0.5, 1.0), hflip=0.5,
+                self._transforms[train] = create_transform(is_training=True, scale=(self.min_scale, 1.0), hflip=0.5,
                                                            vflip=0.5 if self.vflip else 0.0, color_jitter=0.0,
                                                            **common)
             else:

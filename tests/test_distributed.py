@@ -19,7 +19,8 @@ def _fit(launcher: list[str], data: Path, out: Path) -> dict:
     evaluated = subprocess.run([sys.executable, "-m", "graft.cli", "evaluate", str(out), str(data), "--json"],
                                capture_output=True, text=True, timeout=300, env={**os.environ, "GRAFT_OFFLINE": "1"})
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    return {**json.loads((out / "metrics.json").read_text()), "train_accuracy": json.loads(evaluated.stdout)["accuracy"]}
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {**metrics, "train_accuracy": json.loads(evaluated.stdout)["accuracy"]}
 
 
 def test_two_process_fit_trains_a_correct_model(elpv_slice, tmp_path):

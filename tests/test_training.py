@@ -18,8 +18,11 @@ class _Linear(nn.Module):
 
 
 def _loader(x, y):
-    return DataLoader(TensorDataset(x, y), batch_size=8,
-                      collate_fn=lambda b: ({"features": torch.stack([i[0] for i in b])}, torch.stack([i[1] for i in b])))
+    def collate(batch):
+        features, labels = torch.utils.data.default_collate(batch)
+        return {"features": features}, labels
+
+    return DataLoader(TensorDataset(x, y), batch_size=8, collate_fn=collate)
 
 
 def _separable(n=32):

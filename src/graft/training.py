@@ -63,6 +63,12 @@ def predict_logits(model: nn.Module, loader: DataLoader, acc: Accelerator) -> tu
     return torch.cat(all_logits), torch.cat(all_labels)
 
 
+def _validate(model: nn.Module, loader: DataLoader, acc: Accelerator, loss_fn: nn.Module) -> tuple[float, float]:
+    """(accuracy, loss) over the whole validation loader."""
+    logits, labels = predict_logits(model, loader, acc)
+    return (logits.argmax(1) == labels).float().mean().item(), loss_fn(logits, labels).item()
+
+
 def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, val_loader: DataLoader | None,
         settings: TrainSettings, phase: str = "train",
         set_train_mode: Callable[[nn.Module], None] | None = None, seed: int = 0,
@@ -94,11 +100,12 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
         log(f"{phase}: resuming after epoch {meta['epoch']}" if not meta["done"] else f"{phase}: already done")
         if meta["done"]:
             first = settings.epochs + 1
-    elif keep_incoming and val_loader is not None:
-        logits, labels = predict_logits(model, val_loader, acc)
-        best = ((logits.argmax(1) == labels).float().mean().item(), -eval_loss(logits, labels).item())
+    incoming = None
+    if resumed is None and keep_incoming and val_loader is not None:
+        accuracy, loss = _validate(model, val_loader, acc, eval_loss)
+        best = incoming = (accuracy, -loss)
         best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
-        log(f"{phase}: starting from val accuracy {best[0]:.2%}")
+        log(f"{phase}: starting from val accuracy {accuracy:.2%}")
     for epoch in range(first, settings.epochs + 1):
         set_seed(seed + epoch)
         start = time.perf_counter()
@@ -119,9 +126,8 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
                 bar.update(1)
         row = {"phase": phase, "epoch": epoch, "train_loss": total / max(seen, 1)}
         if val_loader is not None:
-            logits, labels = predict_logits(model, val_loader, acc)
-            row["val_loss"] = eval_loss(logits, labels).item()
-            row["val_accuracy"] = (logits.argmax(1) == labels).float().mean().item()
+            accuracy, loss = _validate(model, val_loader, acc, eval_loss)
+            row.update(val_loss=loss, val_accuracy=accuracy)
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         log(_epoch_line(row))
@@ -140,9 +146,8 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
             log(f"{phase}: early stop after epoch {epoch} (no improvement in {stale} epochs)")
             break
     unwrapped = acc.unwrap_model(model)
-    if keep_incoming and history and best_state is not None and best[0] > max(
-            r.get("val_accuracy", 0.0) for r in history):
-        log(f"{phase}: no epoch beat the incoming model on validation accuracy; keeping it")
+    if history and incoming is not None and best == incoming:
+        log(f"{phase}: no epoch beat the incoming model on validation; keeping it")
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
     acc.free_memory()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
 
@@ -111,6 +112,13 @@ def markdown(results: dict) -> str:
         if "text" in speed:
             lines.append(_pair_row("MiniLM-L6 sentences, batch 64 (Rotten Tomatoes)", speed["text"],
                                    "sentences_per_s", "sent/s"))
+        for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
+            runs = [r for r in speed.get("forward", {}).get(model, {}).get("graft", {}).get("runs", []) if "traced" in r]
+            if runs:
+                how = ("an optimized TorchScript trace (conv+BatchNorm folded, oneDNN layouts), built on the first "
+                       f"call in {median([r['first_call_s'] for r in runs]):.1f} s, which the rate leaves out"
+                       if runs[0]["traced"] else "eager PyTorch (channels_last, tuned allocator)")
+                lines.append(f"- graft's {label} forward is what its feature extraction calls: {how}.")
         keras = speed.get("forward", {}).get("keras", {})
         lines += ["", "Keras 3 / TensorFlow (tensorflow-cpu, `predict_on_batch` or `tf.function`, the faster):", ""]
         if "error" in keras:

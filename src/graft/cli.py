@@ -17,6 +17,10 @@ def _positive_int_or_all(text: str):
     return text if text == "all" else int(text)
 
 
+def _positive_int_or_auto(text: str):
+    return text if text == "auto" else int(text)
+
+
 def _add_fit(sub) -> None:
     p = sub.add_parser("fit", help="train a classifier on a folder of class sub-folders or a CSV/JSONL")
     p.add_argument("data", nargs="?", help="training data: image class folders, path,label CSV/JSONL, or a text CSV/TSV/JSONL")
@@ -54,6 +58,9 @@ def _add_fit(sub) -> None:
     p.add_argument("--text-col")
     p.add_argument("--label-col")
     p.add_argument("--max-length", type=int)
+    p.add_argument("--pool-layers", type=_positive_int_or_auto, help="text: pool the average of the last N "
+                   "hidden layers, or auto: try 1, 2, 4 and keep the best on validation (default: auto for "
+                   "feature extraction, else 1)")
     p.add_argument("--lora-r", type=int, default=8)
     p.add_argument("--lora-alpha", type=int, default=16)
     p.add_argument("--lora-targets", nargs="*", help="module names for LoRA (default: the attention projections)")

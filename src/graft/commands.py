@@ -86,6 +86,7 @@ def fit(args) -> int:
                        min_scale=args.min_scale, vflip=args.vflip, crop_pct=args.crop_pct)
     else:
         options.update(text_col=args.text_col, label_col=args.label_col, max_length=args.max_length,
+                       pool_layers=args.pool_layers,
                        lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_targets=args.lora_targets)
     clf = _classifier_class(task)(args.backbone, args.strategy, **options)
     clf.fit(args.data, val=args.val)

@@ -68,11 +68,15 @@ def extract_features(
     collate_fn=None,
     device: torch.device | str = "cpu",
     desc: str = "features",
+    order: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """Features for every item of ``dataset`` (``keys[i]`` identifies item i), from cache where possible."""
+    """Features for every item of ``dataset`` (``keys[i]`` identifies item i), from cache where possible.
+
+    ``order`` is the order in which to compute the missing ones (texts sorted by length pad less).
+    """
     found = {i: cache.get(k) for i, k in enumerate(keys)} if cache else {}
     features: list[torch.Tensor | None] = [found.get(i) for i in range(len(keys))]
-    missing = [i for i, f in enumerate(features) if f is None]
+    missing = [i for i in (range(len(keys)) if order is None else order) if features[i] is None]
     if missing:
         loader = DataLoader(Subset(dataset, missing), batch_size=batch_size, num_workers=num_workers,
                             collate_fn=collate_fn, persistent_workers=False)

@@ -75,3 +75,34 @@ def test_avgmax_pooling_concatenates_average_and_max(name):
     dims = (2, 3) if maps.ndim == 4 else (1,)
     assert backbone.feature_dim == 2 * maps.shape[1 if maps.ndim == 4 else -1] == pooled.shape[1]
     assert torch.allclose(pooled, torch.cat([maps.mean(dims), maps.amax(dims)], 1))
+
+
+@pytest.mark.parametrize("name", ["minilm-l6", "gpt2"])
+def test_pool_layers_averages_the_last_hidden_states(name):
+    backbone = create_backbone(name, weights=None, pooling="mean", pool_layers=3).eval()
+    ids, mask = torch.randint(5, 1000, (2, 7)), torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    with torch.inference_mode():
+        states = backbone.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        pooled = backbone(input_ids=ids, attention_mask=mask)
+    hidden, weights = torch.stack(states[-3:]).mean(0), mask.unsqueeze(-1).float()
+    assert torch.allclose(pooled, (hidden * weights).sum(1) / weights.sum(1), atol=1e-5)
+    assert backbone.spec()["pool_layers"] == 3
+
+
+def test_pool_layers_beyond_the_encoder_is_a_clear_error():
+    with pytest.raises(ValueError, match="pool_layers must be between 1 and 7"):
+        create_backbone("minilm-l6", weights=None, pool_layers=8)
+
+
+def test_mobilenet_v2_frozen_features_run_traced_and_match_eager():
+    from graft.runtime import FrozenTrace, inference_context
+
+    backbone = create_backbone("mobilenet_v2", weights=None).eval()
+    encode = backbone.frozen_encoder()
+    assert isinstance(encode, FrozenTrace)
+    x = torch.randn(4, 3, 96, 96)
+    with inference_context():
+        traced, eager, one = encode(pixel_values=x), backbone(pixel_values=x), encode(pixel_values=x[:1])
+    assert encode.traced is not None  # the optimized trace ran, not the eager fallback
+    assert torch.allclose(traced, eager, rtol=1e-4, atol=1e-5) and torch.allclose(one, eager[:1], rtol=1e-4, atol=1e-5)
+    assert create_backbone("resnet18", weights=None).frozen_encoder().__class__ is not FrozenTrace

@@ -16,13 +16,13 @@ from graft.tasks.text_classification import TextClassifier
 @pytest.fixture
 def encoder_calls(monkeypatch):
     calls = {"texts": 0}
-    original = TextBackbone.forward
+    original = TextBackbone.forward_layers
 
-    def counting(self, input_ids, attention_mask):
+    def counting(self, input_ids, attention_mask, last=1):
         calls["texts"] += input_ids.shape[0]
-        return original(self, input_ids, attention_mask)
+        return original(self, input_ids, attention_mask, last)
 
-    monkeypatch.setattr(TextBackbone, "forward", counting)
+    monkeypatch.setattr(TextBackbone, "forward_layers", counting)
     return calls
 
 
@@ -37,8 +37,15 @@ def test_feature_extraction_caches_embeddings(rotten_slice, encoder_calls, tmp_p
     assert encoder_calls["texts"] == first + report["n"]  # second fit: no encoder pass at all
     out = clf.save(tmp_path / "model")
     assert (out / "tokenizer" / "tokenizer.json").is_file() and (out / "backbone_config.json").is_file()
+    # feature extraction chose how many hidden layers to pool by validation, and the bundle remembers it
+    choice = clf.run_report["pool_layers"]
+    assert set(choice["val_accuracy"]) == {"1", "2", "4"}
+    assert choice["val_accuracy"][str(choice["chosen"])] == max(choice["val_accuracy"].values())
+    assert choice["val_accuracy"][str(choice["chosen"])] == max(r["val_accuracy"] for r in clf.history)
+    assert json.loads((out / "config.json").read_text())["backbone"]["pool_layers"] == choice["chosen"]
     loaded = graft.load(out)
     loaded.cache = False
+    assert loaded.model.backbone.pool_layers == choice["chosen"]
     texts = ["A moving, beautifully acted film.", "Dull, lifeless and far too long."]
     assert [r["label"] for r in loaded.predict(texts)] == [r["label"] for r in clf.predict(texts)]
 
@@ -69,6 +76,7 @@ def test_fine_tune_trains_the_encoder(rotten_slice):
     after = clf.model.backbone.model.state_dict()
     changed = {k.split(".")[2] for k, v in before.items() if not torch.equal(v, after[k]) and k.startswith("encoder")}
     assert changed == {"4", "5"}  # exactly the last two transformer layers moved
+    assert clf.model.backbone.pool_layers == 1  # fine-tuning pools the last layer, the one it trains
     assert torch.equal(before["embeddings.word_embeddings.weight"], after["embeddings.word_embeddings.weight"])
 
 

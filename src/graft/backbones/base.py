@@ -28,6 +28,10 @@ class Backbone(nn.Module):
     def forward(self, **inputs: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def frozen_encoder(self):
+        """What to call for features while the backbone stays frozen (feature extraction, evaluation)."""
+        return self
+
     def layer_groups(self) -> list[LayerGroup]:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -12,7 +12,7 @@ from graft.backbones.base import Backbone, LayerGroup, load_matching
 from graft.backbones.registry import BackboneCfg
 from graft.backbones.weights import ResolvedWeights, read_state_dict
 from graft.errors import WeightsNotFound
-from graft.runtime import configure
+from graft.runtime import FrozenTrace, configure
 
 POOLINGS = ("avg", "avgmax", "flatten")  # avgmax: global average and max, concatenated
 
@@ -36,6 +36,11 @@ class ImageBackbone(Backbone):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self._pool(self.forward_maps(pixel_values))
+
+    def frozen_encoder(self):
+        if not (self.cfg.trace and configure().fast):
+            return self
+        return FrozenTrace(self)
 
     def _pool(self, maps: torch.Tensor) -> torch.Tensor:
         if self.pooling == "flatten":

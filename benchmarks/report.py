@@ -115,8 +115,9 @@ def markdown(results: dict) -> str:
         for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
             runs = [r for r in speed.get("forward", {}).get(model, {}).get("graft", {}).get("runs", []) if "traced" in r]
             if runs:
-                how = ("an optimized TorchScript trace (conv+BatchNorm folded, oneDNN layouts), built on the first "
-                       f"call in {median([r['first_call_s'] for r in runs]):.1f} s, which the rate leaves out"
+                how = ("a frozen TorchScript trace with oneDNN Graph fusion, built on the first call in "
+                       f"{median([r['first_call_s'] for r in runs]):.1f} s, which the rate leaves out (the warm-up "
+                       "calls compile the fused kernels)"
                        if runs[0]["traced"] else "eager PyTorch (channels_last, tuned allocator)")
                 lines.append(f"- graft's {label} forward is what its feature extraction calls: {how}.")
         keras = speed.get("forward", {}).get("keras", {})

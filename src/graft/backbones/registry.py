@@ -73,7 +73,7 @@ class BackboneCfg:
     sources: tuple[WeightSource, ...] = ()
     config: dict = field(default_factory=dict)  # transformers config for a random-weights build
     description: str = ""
-    trace: bool = False  # frozen features through an optimized TorchScript trace: only where measured faster
+    trace: bool = False  # frozen features through a fused TorchScript trace: only where measured faster
 
 
 _REGISTRY: dict[str, BackboneCfg] = {}

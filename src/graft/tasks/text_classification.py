@@ -43,7 +43,8 @@ class TextClassifier(Classifier):
                 "pool_layers": 1, ("pool_layers", "feature-extraction"): "auto"}
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, text_col: str | None = None,
-                 label_col: str | None = None, max_length: int | None = None, pool_layers: int | str | None = None, lora_r: int = 8,
+                 label_col: str | None = None, max_length: int | None = None,
+                 pool_layers: int | str | None = None, lora_r: int = 8,
                  lora_alpha: int = 16, lora_targets: list[str] | None = None, config_overrides: dict | None = None,
                  tokenizer: str | Path | None = None, **options):
         super().__init__(backbone, strategy, **options)
@@ -94,7 +95,8 @@ class TextClassifier(Classifier):
     # ---- backbone ----------------------------------------------------------------------------------
     def build_backbone(self, weights):
         explicit = isinstance(self.pool_layers, int)  # "auto" is settled by the head phase
-        options = dict(pooling=self.pooling, max_length=self.max_length, pool_layers=self.pool_layers if explicit else 1)
+        options = dict(pooling=self.pooling, max_length=self.max_length,
+                       pool_layers=self.pool_layers if explicit else 1)
         if self.config_overrides is not None or weights is None:
             options.update(config_overrides=self.config_overrides, tokenizer=self.tokenizer_source)
         elif self.tokenizer_source:
@@ -177,5 +179,6 @@ class TextClassifier(Classifier):
     def rebuild_backbone(self, directory: Path, config: dict):
         model_config = json.loads((directory / BACKBONE_CONFIG).read_text())
         return build_text_backbone(get_cfg(self.backbone_name), None, pooling=self.pooling,
-                                   max_length=self.max_length, pool_layers=self.pool_layers, config_overrides=model_config,
+                                   max_length=self.max_length, pool_layers=self.pool_layers,
+                                   config_overrides=model_config,
                                    tokenizer=directory / TOKENIZER_DIR)

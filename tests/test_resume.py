@@ -16,8 +16,10 @@ FIT = ["--strategy", "fine-tune", "--epochs", "3", "--head-epochs", "2", "--batc
 
 def _start(*args):
     env = {**os.environ, "GRAFT_OFFLINE": "1"}
+    # a shell without job control starts background jobs with SIGINT ignored: give the child the default back
     return subprocess.Popen([sys.executable, "-m", "graft.cli", "fit", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _metrics(out):
@@ -25,6 +27,18 @@ def _metrics(out):
     history = [{k: v for k, v in row.items() if k != "seconds"}
                for row in _read_history(out / "history.csv")]
     return report["val_metrics"], history
+
+
+def _close(a, b) -> bool:
+    """Equal, except that numbers (also as CSV strings) may differ by float noise."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    try:
+        return a == b or abs(float(a) - float(b)) <= 1e-4 * max(1.0, abs(float(b)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _read_history(path):
@@ -89,7 +103,9 @@ def test_killed_feature_extraction_resumes_to_identical_metrics(tmp_path_factory
     assert 20 <= cached < 240
     resumed = _start("--resume", interrupted)
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
-    assert _metrics(interrupted) == _metrics(straight)
+    # features computed in other batches (the killed run's, then the rest) carry float noise from fused
+    # kernels, so the same history up to that noise; a resume that lost or redid work would differ far more
+    assert _close(_metrics(interrupted), _metrics(straight))
 
 
 def test_a_damaged_cache_entry_is_recomputed_not_served(tmp_path):

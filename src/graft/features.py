@@ -74,9 +74,17 @@ def extract_features(
 
     ``order`` is the order in which to compute the missing ones (texts sorted by length pad less).
     """
-    found = {i: cache.get(k) for i, k in enumerate(keys)} if cache else {}
-    features: list[torch.Tensor | None] = [found.get(i) for i in range(len(keys))]
-    missing = [i for i in (range(len(keys)) if order is None else order) if features[i] is None]
+    matrix = _Matrix(len(keys))  # filled row by row: no list of rows plus a stacked copy at the end
+    missing = []
+    for i, key in enumerate(keys):
+        row = cache.get(key) if cache else None
+        if row is None:
+            missing.append(i)
+        else:
+            matrix.put(i, row)
+    if order is not None:
+        wanted = set(missing)
+        missing = [i for i in order if i in wanted]
     if missing:
         loader = DataLoader(Subset(dataset, missing), batch_size=batch_size, num_workers=num_workers,
                             collate_fn=collate_fn, persistent_workers=False)
@@ -86,9 +94,25 @@ def extract_features(
                 out = encode({k: v.to(device) for k, v in inputs.items()}).float().cpu()
                 for row in out:
                     index = missing[position]
-                    features[index] = row.clone()
+                    matrix.put(index, row)
                     if cache:
-                        cache.put(keys[index], features[index])
+                        cache.put(keys[index], row.clone())
                     position += 1
                 bar.update(len(out))
-    return torch.stack(features) if features else torch.empty(0)
+    return matrix.tensor
+
+
+class _Matrix:
+    """An (n, ...) float tensor allocated once the first row's shape is known."""
+
+    def __init__(self, rows: int):
+        self.rows, self.data = rows, None
+
+    def put(self, index: int, row: torch.Tensor) -> None:
+        if self.data is None:
+            self.data = torch.empty((self.rows, *row.shape), dtype=torch.float32)
+        self.data[index] = row
+
+    @property
+    def tensor(self) -> torch.Tensor:
+        return self.data if self.data is not None else torch.empty(0)

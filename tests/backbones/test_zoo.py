@@ -106,3 +106,4 @@ def test_mobilenet_v2_frozen_features_run_traced_and_match_eager():
     assert encode.traced is not None  # the optimized trace ran, not the eager fallback
     assert torch.allclose(traced, eager, rtol=1e-4, atol=1e-5) and torch.allclose(one, eager[:1], rtol=1e-4, atol=1e-5)
     assert create_backbone("resnet18", weights=None).frozen_encoder().__class__ is not FrozenTrace
+    assert backbone.frozen_encoder(items=10) is backbone  # a few inputs do not pay for building a trace

@@ -28,8 +28,8 @@ class Backbone(nn.Module):
     def forward(self, **inputs: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def frozen_encoder(self):
-        """What to call for features while the backbone stays frozen (feature extraction, evaluation)."""
+    def frozen_encoder(self, items: int | None = None):
+        """What to call for features of ``items`` inputs (None: many) while the backbone stays frozen."""
         return self
 
     def layer_groups(self) -> list[LayerGroup]:  # pragma: no cover - abstract

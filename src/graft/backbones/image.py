@@ -15,6 +15,7 @@ from graft.errors import WeightsNotFound
 from graft.runtime import FrozenTrace, configure
 
 POOLINGS = ("avg", "avgmax", "flatten")  # avgmax: global average and max, concatenated
+TRACE_MIN_ITEMS = 256  # building a trace takes 2-3 s: about what it saves over a few hundred images
 
 
 class ImageBackbone(Backbone):
@@ -37,8 +38,9 @@ class ImageBackbone(Backbone):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self._pool(self.forward_maps(pixel_values))
 
-    def frozen_encoder(self):
-        if not (self.cfg.trace and configure().fast):
+    def frozen_encoder(self, items: int | None = None):
+        few = items is not None and items < TRACE_MIN_ITEMS
+        if few or not (self.cfg.trace and configure().fast):
             return self
         return FrozenTrace(self)
 

@@ -187,7 +187,8 @@ class Classifier:
 
     def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
         """The new head on frozen, cached features (the whole of feature extraction; phase 1 of fine-tuning)."""
-        return self._train_head(self.features(train.inputs), self.features(val.inputs), y_train, y_val)
+        x = self.features(list(train.inputs) + list(val.inputs))  # one extraction pass for both
+        return self._train_head(x[:len(train.inputs)], x[len(train.inputs):], y_train, y_val)
 
     def _train_head(self, x_train, x_val, y_train, y_val, phase: str = "head") -> list[dict]:
         train_loader = DataLoader(TensorDataset(x_train, torch.tensor(y_train)), batch_size=self.batch_size,
@@ -243,7 +244,7 @@ class Classifier:
 
     def features(self, inputs: list) -> torch.Tensor:
         """Frozen-backbone features, from the on-disk cache where possible."""
-        encode = self.model.backbone.eval().frozen_encoder()
+        encode = self.model.backbone.eval().frozen_encoder(len(inputs))
         return self._extract(inputs, lambda batch: encode(**batch), self.cache_identity())
 
     def _extract(self, inputs: list, encode, identity: dict | None) -> torch.Tensor:

@@ -109,7 +109,9 @@ class TextClassifier(Classifier):
             return super()._fit_head(train, val, y_train, y_val)
         backbone = self.model.backbone
         candidates = sorted({min(n, backbone.hidden_states) for n in POOL_LAYER_CANDIDATES})
-        x_train, x_val = (self.layer_features(d.inputs, candidates[-1]) for d in (train, val))
+        texts = list(train.inputs) + list(val.inputs)
+        layers = self.layer_features(texts, candidates[-1])  # one extraction pass for both
+        x_train, x_val = layers[:len(train.inputs)], layers[len(train.inputs):]
         tried = {}
         for n in candidates:
             torch.manual_seed(self.seed)  # every candidate starts from the same head
@@ -123,8 +125,7 @@ class TextClassifier(Classifier):
         scores = ", ".join(f"{n}: {tried[n][0]:.2%}" for n in candidates)
         log(f"pool_layers: {best} (validation accuracy by layers pooled: {scores})")
         train.report["pool_layers"] = {"chosen": best, "val_accuracy": {str(n): tried[n][0] for n in candidates}}
-        for data, x in ((train, x_train), (val, x_val)):  # later passes over these texts read the cache
-            self._remember(data.inputs, x[:, -best:].mean(1))
+        self._remember(texts, layers[:, -best:].mean(1))  # later passes over these texts read the cache
         return [{**row, "phase": "head"} for row in tried[best][1]]
 
     def _remember(self, texts: list[str], features: torch.Tensor) -> None:

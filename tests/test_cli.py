@@ -30,8 +30,10 @@ def test_models_available_lists_packaged_weights():
 def test_image_fit_evaluate_predict(elpv_slice, tmp_path):
     out = tmp_path / "model"
     fit = graft("fit", elpv_slice / "train", "--backbone", "mobilenet_v2", "--strategy", "feature-extraction",
-                "--epochs", "5", "--head", "16", "--out", out)
+                "--epochs", "5", "--head", "16", "--label-smoothing", "0.05", "--num-workers", "0", "--out", out)
     assert "validation accuracy" in fit.stdout
+    recipe = json.loads((out / "config.json").read_text())["training"]  # the recipe as it ran, for reproducing
+    assert recipe["epochs"] == 5 and recipe["label_smoothing"] == 0.05 and recipe["min_scale"] == 0.5
     report = json.loads(graft("evaluate", out, elpv_slice / "test", "--json").stdout)
     assert report["n"] == 48 and set(report) >= {"accuracy", "balanced_accuracy", "macro_f1", "per_class",
                                                  "confusion_matrix"}

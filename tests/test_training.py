@@ -58,3 +58,21 @@ def test_without_keep_incoming_the_best_epoch_is_returned():
     best = max(r["val_accuracy"] for r in history)
     logits = model(x)
     assert (logits.argmax(1) == y).float().mean().item() == best
+
+
+def test_device_is_the_cpu_without_a_gpu():
+    if torch.cuda.is_available():  # on a GPU machine the device is that GPU
+        assert training.device().type == "cuda"
+    else:
+        assert training.device() == torch.device("cpu")
+
+
+def test_loader_workers_none_on_cpu_several_beside_a_gpu(monkeypatch):
+    assert training.loader_workers(3) == 3  # what the user asked for wins
+    monkeypatch.setattr(training, "device", lambda: torch.device("cpu"))
+    assert training.loader_workers() == 0  # workers would take the model's cores
+    monkeypatch.setattr(training, "device", lambda: torch.device("cuda", 0))
+    monkeypatch.setattr(training.os, "cpu_count", lambda: 16)
+    assert training.loader_workers() == 8
+    monkeypatch.setattr(training.os, "cpu_count", lambda: 1)
+    assert training.loader_workers() == 0

@@ -50,6 +50,9 @@ def _add_fit(sub) -> None:
     p.add_argument("--min-scale", type=float, default=0.5, help="image: smallest random crop, as a fraction")
     p.add_argument("--vflip", action="store_true", help="image: add vertical flips to the augmentation")
     p.add_argument("--crop-pct", type=float, help="image: centre crop at evaluation (1.0: whole image)")
+    p.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default: 0.1 when "
+                   "fine-tuning images, else 0)")
+    p.add_argument("--num-workers", type=int, help="data-loading processes (default: 0 on a CPU, up to 8 with a GPU)")
     p.add_argument("--class-weights", choices=["balanced"])
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--grad-accum", type=int, default=1)

@@ -56,7 +56,10 @@ def _fit_arguments(args):
         saved = Path(args.resume) / "checkpoint" / "args.json"
         if not saved.is_file():
             raise GraftError(f"nothing to resume in {args.resume}: {saved} is missing")
-        return argparse.Namespace(**{**json.loads(saved.read_text()), "resume": None})
+        from graft.cli import build_parser
+
+        defaults = vars(build_parser().parse_args(["fit"]))  # options newer than the saved run
+        return argparse.Namespace(**{**defaults, **json.loads(saved.read_text()), "resume": None})
     if not args.data or not args.out:
         raise GraftError("graft fit needs DATA and --out DIR (or --resume DIR)")
     for name in ("data", "val", "out", "weights"):  # a resume may start from another directory
@@ -80,6 +83,7 @@ def fit(args) -> int:
         batch_size=args.batch_size, unfreeze=args.unfreeze, lr_decay=args.lr_decay, train_bn=args.train_bn,
         class_weights=args.class_weights, val_fraction=args.val_fraction, seed=args.seed, patience=args.patience,
         grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, cache=not args.no_cache,
+        label_smoothing=args.label_smoothing, num_workers=args.num_workers,
         checkpoint_dir=Path(args.out) / "checkpoint")
     if task == "image":
         options.update(image_size=args.image_size, augment=not args.no_augment, on_bad_file=args.on_bad_file,

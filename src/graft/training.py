@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from pathlib import Path
 
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from torch import nn
 from torch.utils.data import DataLoader
@@ -40,6 +41,18 @@ def accelerator(settings: TrainSettings | None = None) -> Accelerator:
     # cpu=True where there is no GPU: torchrun / `accelerate launch` then train multi-process over gloo
     return Accelerator(gradient_accumulation_steps=settings.grad_accum, mixed_precision=settings.mixed_precision,
                        cpu=not torch.cuda.is_available())
+
+
+def device() -> torch.device:
+    """Where this process computes: its own GPU (one per process under torchrun), else the CPU."""
+    return PartialState(cpu=not torch.cuda.is_available()).device
+
+
+def loader_workers(requested: int | None = None) -> int:
+    """Data-loading processes: none on a CPU (they would take cores from the model), several beside a GPU."""
+    if requested is not None:
+        return requested
+    return min(8, max((os.cpu_count() or 1) - 1, 0)) if device().type == "cuda" else 0
 
 
 def _scheduler(name: str, optimizer, steps: int, warmup_ratio: float):

@@ -229,9 +229,10 @@ class Classifier:
 
     def _loader(self, inputs: list, label_ids: list[int], train: bool, shuffle: bool = False,
                 batch_size: int | None = None) -> DataLoader:
-        workers = self.task_options.get("num_workers", 0)
+        workers = training.loader_workers(self.task_options.get("num_workers"))
         return DataLoader(_Items(self, inputs, label_ids, train), batch_size=batch_size or self.batch_size,
                           shuffle=shuffle, collate_fn=self.collate, num_workers=workers,
+                          persistent_workers=workers > 0, pin_memory=training.device().type == "cuda",
                           drop_last=train and len(inputs) > self.batch_size)
 
     # ---- features ----------------------------------------------------------------------------------
@@ -244,15 +245,17 @@ class Classifier:
 
     def features(self, inputs: list) -> torch.Tensor:
         """Frozen-backbone features, from the on-disk cache where possible."""
-        encode = self.model.backbone.eval().frozen_encoder(len(inputs))
+        encode = self.model.backbone.to(training.device()).eval().frozen_encoder(len(inputs))
         return self._extract(inputs, lambda batch: encode(**batch), self.cache_identity())
 
     def _extract(self, inputs: list, encode, identity: dict | None) -> torch.Tensor:
+        """Features on this process's device, returned on the CPU in input order."""
         cache = FeatureCache(identity) if identity else None
         keys = [self.item_key(x) for x in inputs]
         return extract_features(encode, _Items(self, inputs, [0] * len(inputs), False),
                                 keys, cache, batch_size=max(self.batch_size, 64), collate_fn=self.collate,
-                                desc="features", order=self.extraction_order(inputs))
+                                num_workers=training.loader_workers(self.task_options.get("num_workers")),
+                                device=training.device(), desc="features", order=self.extraction_order(inputs))
 
     def extraction_order(self, inputs: list) -> list[int] | None:
         """The order in which to compute features (None: as given); results come back in input order."""
@@ -265,15 +268,18 @@ class Classifier:
 
     def logits(self, inputs: list) -> torch.Tensor:
         self._require_model()
+        device = training.device()
+        self.model.to(device)
         if self.strategy_used == "feature-extraction" and self.cache_identity():
+            features = self.features(inputs)
             with torch.inference_mode():
-                return self.model.head(self.features(inputs))
+                return self.model.head(features.to(device)).float().cpu()
         loader = self._loader(inputs, [0] * len(inputs), train=False, batch_size=max(self.batch_size, 64))
         self.model.eval()
         out = []
-        with inference_context():
+        with inference_context(device):
             for batch, _ in loader:
-                out.append(self.model(**batch).float())
+                out.append(self.model(**{k: v.to(device) for k, v in batch.items()}).float().cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.classes))
 
     def evaluate_data(self, data: LabelledData) -> dict:
@@ -311,8 +317,16 @@ class Classifier:
             "head": {"hidden": list(self.head_hidden), "dropout": self.dropout},
             "strategy": {"requested": self.strategy, "used": self.strategy_used, "reason": self.strategy_reason,
                          "unfreeze": self.option("unfreeze"), "train_bn": self.train_bn},
-            "seed": self.seed, "split": self.run_report.get("split"),
+            "training": self.training_options(), "seed": self.seed, "split": self.run_report.get("split"),
         }
+
+    def training_options(self) -> dict:
+        """The recipe as it ran (defaults resolved), recorded in a saved model's config for reproducing it."""
+        resolved = {name: self.option(name) for name in ("epochs", "head_epochs", "lr", "lr_decay", "schedule",
+                                                          "warmup_ratio", "label_smoothing")}
+        return {**resolved, "head_lr": self.head_lr, "batch_size": self.batch_size, "patience": self.patience,
+                "class_weights": self.class_weights, "grad_accum": self.grad_accum,
+                "mixed_precision": self.mixed_precision}
 
     def save(self, directory: str | Path) -> Path:
         """A bundle: model.safetensors + config.json + metrics.json + history.csv + curves.png + confusion.png."""

@@ -71,6 +71,9 @@ class ImageClassifier(Classifier):
                 self._transforms[train] = create_transform(crop_pct=p["crop_pct"], **common)
         return self._transforms[train]
 
+    def training_options(self) -> dict:
+        return {**super().training_options(), "augment": self.augment, "min_scale": self.min_scale, "vflip": self.vflip}
+
     def encode_item(self, item: Path, train: bool) -> dict:
         return {"pixel_values": self.transform(train)(load_image(item))}
 

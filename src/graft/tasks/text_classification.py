@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from graft import training
 from graft.backbones import LayerGroup, create_backbone, get_cfg
 from graft.backbones.text import build_text_backbone
 from graft.data.text import read_text_dataset
@@ -137,7 +138,7 @@ class TextClassifier(Classifier):
 
     def layer_features(self, texts: list[str], last: int) -> torch.Tensor:
         """(n, last, dim): each of the last ``last`` hidden layers pooled, cached like ``features``."""
-        backbone = self.model.backbone.eval()
+        backbone = self.model.backbone.to(training.device()).eval()
         identity = self.cache_identity()
         if identity:
             identity = {**identity, "backbone": {**identity["backbone"], "pool_layers": f"each of the last {last}"}}

@@ -71,16 +71,22 @@ def configure(fast: bool | None = None, threads: int | None = None) -> Runtime:
     return _runtime
 
 
-def inference_context(device: torch.device | str = "cpu"):
-    """Inference mode plus bf16 autocast where the runtime chose it (CPU) or on CUDA."""
+def autocast_dtype(device: torch.device | str = "cpu") -> torch.dtype | None:
+    """The reduced precision inference runs in on ``device``: bf16 on CUDA and on CPUs with native bf16."""
     rt = configure()
+    device_type = torch.device(device).type
+    if (device_type == "cpu" and rt.bf16) or (device_type == "cuda" and rt.fast):
+        return torch.bfloat16
+    return None
+
+
+def inference_context(device: torch.device | str = "cpu"):
+    """Inference mode plus autocast where ``autocast_dtype`` chose it."""
     stack = contextlib.ExitStack()
     stack.enter_context(torch.inference_mode())
-    device_type = torch.device(device).type
-    if device_type == "cpu" and rt.bf16:
-        stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
-    elif device_type == "cuda" and rt.fast:
-        stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+    dtype = autocast_dtype(device)
+    if dtype is not None:
+        stack.enter_context(torch.autocast(torch.device(device).type, dtype=dtype))
     return stack
 
 

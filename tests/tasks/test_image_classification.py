@@ -182,3 +182,19 @@ def test_augmentation_follows_its_options():
     assert (evaluation[0].size, evaluation[1].size) == (256, (224, 224))  # resize, then centre crop 0.875
     whole = ImageClassifier("mobilenet_v2", crop_pct=1.0).transform(False).transforms
     assert (whole[0].size, whole[1].size) == (224, (224, 224))
+
+
+def test_bf16_features_are_cached_apart_from_fp32(monkeypatch):
+    """A GPU (or bf16 CPU) run must never hand its bf16 features to an fp32 run through the cache."""
+    from graft.features import FeatureCache
+    from graft.heads import BackboneWithHead
+    from graft.tasks import classification
+
+    clf = ImageClassifier("mobilenet_v2", "feature-extraction")
+    clf.model = BackboneWithHead(clf.build_backbone("pretrained"), torch.nn.Identity())
+    monkeypatch.setattr(classification, "autocast_dtype", lambda device: None)
+    fp32 = clf.cache_identity()
+    monkeypatch.setattr(classification, "autocast_dtype", lambda device: torch.bfloat16)
+    bf16 = clf.cache_identity()
+    assert "autocast" not in fp32 and bf16["autocast"] == "torch.bfloat16"
+    assert FeatureCache(fp32).dir != FeatureCache(bf16).dir

@@ -24,7 +24,7 @@ from graft.errors import DataError, GraftError
 from graft.features import FeatureCache, extract_features
 from graft.heads import BackboneWithHead, HeadOnFeatures, classification_head
 from graft.progress import log
-from graft.runtime import configure, inference_context
+from graft.runtime import autocast_dtype, configure, inference_context
 
 
 class LabelledData:
@@ -240,8 +240,12 @@ class Classifier:
         backbone = self.model.backbone
         if not self.cache or backbone.weights_sha256 is None:
             return None  # random weights: nothing worth keeping
-        return {"backbone": backbone.spec(), "weights_sha256": backbone.weights_sha256,
-                "preprocessing": self.preprocessing(), "graft_features_version": 1}
+        identity = {"backbone": backbone.spec(), "weights_sha256": backbone.weights_sha256,
+                    "preprocessing": self.preprocessing(), "graft_features_version": 1}
+        dtype = autocast_dtype(training.device())
+        if dtype is not None:  # bf16 features are not fp32 features: never mix them in one cache
+            identity["autocast"] = str(dtype)
+        return identity
 
     def features(self, inputs: list) -> torch.Tensor:
         """Frozen-backbone features, from the on-disk cache where possible."""

@@ -90,14 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         datasets.elpv(data_root, variant)  # built once, before the workers read it
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
     jobs = [(name, int(seed)) for seed in args.seeds.split(",") for name in args.only.split(",")]
-    running: list[tuple[subprocess.Popen, str]] = []
+    running: list[tuple[subprocess.Popen, str]] = []  # each child writes its own log file
     while jobs or running:
         while jobs and len(running) < args.parallel:
             name, seed = jobs.pop(0)
-            log = open(args.out / "logs" / f"{name}-s{seed}.log", "w")
             cmd = [sys.executable, "-m", "benchmarks.elpv_recipes", "--out", str(args.out), "--data-root",
                    str(data_root), "--one", name, str(seed)] + (["--workers", str(args.workers)] if args.workers else [])
-            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ), name))
+            with open(args.out / "logs" / f"{name}-s{seed}.log", "w") as log:  # the child keeps its own handle
+                running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ), name))
         time.sleep(1)
         for proc, name in list(running):
             if proc.poll() is not None:

@@ -118,3 +118,16 @@ def test_a_damaged_cache_entry_is_recomputed_not_served(tmp_path):
     path = next(tmp_path.rglob("*.safetensors"))
     path.write_bytes(path.read_bytes()[:-3])  # as if the machine died mid-write without the rename
     assert cache.get("ab" * 32) is None
+
+
+def test_resume_of_a_run_saved_before_newer_options_uses_their_defaults(tmp_path):
+    import argparse
+
+    from graft.commands import _fit_arguments
+
+    saved = tmp_path / "checkpoint" / "args.json"
+    saved.parent.mkdir()
+    saved.write_text(json.dumps({"command": "fit", "data": "d", "out": str(tmp_path), "epochs": 3}))
+    args = _fit_arguments(argparse.Namespace(resume=str(tmp_path)))
+    assert args.epochs == 3 and args.data == "d"  # the saved run's own options
+    assert args.label_smoothing is None and args.num_workers is None and args.patience == 5  # newer ones: defaults

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from graft.errors import GraftError
 
+
 def infer_task(data: str) -> str:
     """'image' or 'text' from the data's shape: class folders of images/.txt files, or the listing's columns."""
     path = Path(data)

@@ -8,10 +8,9 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from torch import nn

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         while jobs and len(running) < args.parallel:
             name, seed = jobs.pop(0)
             cmd = [sys.executable, "-m", "benchmarks.elpv_recipes", "--out", str(args.out), "--data-root",
-                   str(data_root), "--one", name, str(seed)] + (["--workers", str(args.workers)] if args.workers else [])
+                   str(data_root), "--one", name, str(seed)] + (["--workers", str(args.workers)] if args.workers is not None else [])
             with open(args.out / "logs" / f"{name}-s{seed}.log", "w") as log:  # the child keeps its own handle
                 running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ), name))
         time.sleep(1)

@@ -74,5 +74,24 @@ def test_loader_workers_none_on_cpu_several_beside_a_gpu(monkeypatch):
     monkeypatch.setattr(training, "device", lambda: torch.device("cuda", 0))
     monkeypatch.setattr(training.os, "cpu_count", lambda: 16)
     assert training.loader_workers() == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two GPU processes on this machine share its cores
+    assert training.loader_workers() == 7
     monkeypatch.setattr(training.os, "cpu_count", lambda: 1)
     assert training.loader_workers() == 0
+
+
+def test_accelerate_launch_cpu_is_honoured_beside_a_gpu(monkeypatch):
+    monkeypatch.setattr(training.torch.cuda, "is_available", lambda: True)
+    assert not training._cpu_only()
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")  # what `accelerate launch --cpu` sets
+    assert training._cpu_only()
+
+
+def test_phases_may_use_different_precisions():
+    """The head phase runs in fp32, fine-tuning may ask for bf16: one process must allow both in turn."""
+    x, y = _separable()
+    for precision in ("no", "bf16", "no"):
+        model = _Linear()
+        settings = training.TrainSettings(epochs=1, lr=0.1, mixed_precision=precision)
+        history = training.fit(model, list(model.parameters()), _loader(x, y), _loader(x, y), settings)
+        assert len(history) == 1

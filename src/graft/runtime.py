@@ -59,6 +59,8 @@ def cpu_supports_bf16() -> bool:
 def configure(fast: bool | None = None, threads: int | None = None) -> Runtime:
     """Set up the process once. Later calls return the same settings unless ``fast`` changes."""
     global _runtime
+    if _runtime is not None and fast is None and threads is None:
+        return _runtime  # e.g. `graft --no-fast` stays off for the whole run
     if fast is None:
         fast = os.environ.get("GRAFT_FAST", "1") != "0"
     if _runtime is not None and _runtime.fast == fast and threads is None:

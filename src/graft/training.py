@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.utils import set_seed
+from accelerate.state import AcceleratorState
+from accelerate.utils import parse_flag_from_env, set_seed
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import get_scheduler
@@ -35,23 +36,33 @@ class TrainSettings:
     class_weights: torch.Tensor | None = None
 
 
+def _cpu_only() -> bool:
+    # no GPU, or `accelerate launch --cpu`: torchrun / `accelerate launch` then train multi-process over gloo
+    return not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU")
+
+
 def accelerator(settings: TrainSettings | None = None) -> Accelerator:
     settings = settings or TrainSettings()
-    # cpu=True where there is no GPU: torchrun / `accelerate launch` then train multi-process over gloo
+    # each phase may ask for its own precision (the head phase runs in fp32): accelerate keeps one per process
+    AcceleratorState._reset_state()
     return Accelerator(gradient_accumulation_steps=settings.grad_accum, mixed_precision=settings.mixed_precision,
-                       cpu=not torch.cuda.is_available())
+                       cpu=_cpu_only())
 
 
 def device() -> torch.device:
     """Where this process computes: its own GPU (one per process under torchrun), else the CPU."""
-    return PartialState(cpu=not torch.cuda.is_available()).device
+    return PartialState(cpu=_cpu_only()).device
 
 
 def loader_workers(requested: int | None = None) -> int:
-    """Data-loading processes: none on a CPU (they would take cores from the model), several beside a GPU."""
+    """Data-loading processes: none on a CPU (they would take cores from the model), several beside a GPU,
+    sharing the cores with the other processes on this machine."""
     if requested is not None:
         return requested
-    return min(8, max((os.cpu_count() or 1) - 1, 0)) if device().type == "cuda" else 0
+    if device().type != "cuda":
+        return 0
+    cores = (os.cpu_count() or 1) // max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+    return min(8, max(cores - 1, 0))
 
 
 def _scheduler(name: str, optimizer, steps: int, warmup_ratio: float):

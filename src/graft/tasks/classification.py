@@ -232,7 +232,7 @@ class Classifier:
         workers = training.loader_workers(self.task_options.get("num_workers"))
         return DataLoader(_Items(self, inputs, label_ids, train), batch_size=batch_size or self.batch_size,
                           shuffle=shuffle, collate_fn=self.collate, num_workers=workers,
-                          persistent_workers=workers > 0, pin_memory=training.device().type == "cuda",
+                          pin_memory=training.device().type == "cuda",  # workers restart each epoch: re-seeded
                           drop_last=train and len(inputs) > self.batch_size)
 
     # ---- features ----------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ class Classifier:
         if not self.cache or backbone.weights_sha256 is None:
             return None  # random weights: nothing worth keeping
         identity = {"backbone": backbone.spec(), "weights_sha256": backbone.weights_sha256,
-                    "preprocessing": self.preprocessing(), "graft_features_version": 1}
+                    "preprocessing": self.preprocessing(), "graft_features_version": 2}
         dtype = autocast_dtype(training.device())
         if dtype is not None:  # bf16 features are not fp32 features: never mix them in one cache
             identity["autocast"] = str(dtype)
@@ -273,13 +273,12 @@ class Classifier:
     def logits(self, inputs: list) -> torch.Tensor:
         self._require_model()
         device = training.device()
-        self.model.to(device)
+        self.model.to(device).eval()
         if self.strategy_used == "feature-extraction" and self.cache_identity():
             features = self.features(inputs)
             with torch.inference_mode():
                 return self.model.head(features.to(device)).float().cpu()
         loader = self._loader(inputs, [0] * len(inputs), train=False, batch_size=max(self.batch_size, 64))
-        self.model.eval()
         out = []
         with inference_context(device):
             for batch, _ in loader:

@@ -50,6 +50,18 @@ def test_keep_incoming_never_returns_a_worse_model():
     assert all(torch.equal(solved[k], v) for k, v in model.state_dict().items())
 
 
+def test_patience_counts_from_the_phase_own_best_epoch_not_the_incoming_model(monkeypatch):
+    """Fine-tuning often starts below the head phase and climbs past it: early stopping must let it."""
+    scores = iter([0.80, 0.70, 0.72, 0.74, 0.76, 0.85])  # incoming model, then epochs 1-5
+    monkeypatch.setattr(training, "_validate", lambda *args: (next(scores), 0.5))
+    x, y = _separable()
+    model = _Linear()
+    settings = training.TrainSettings(epochs=5, lr=0.1, patience=2)
+    history = training.fit(model, list(model.parameters()), _loader(x, y), _loader(x, y), settings,
+                           keep_incoming=True)
+    assert [r["val_accuracy"] for r in history] == [0.70, 0.72, 0.74, 0.76, 0.85]  # no early stop
+
+
 def test_without_keep_incoming_the_best_epoch_is_returned():
     x, y = _separable()
     model = _solved_model()

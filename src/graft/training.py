@@ -152,14 +152,15 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
             accuracy, loss = _validate(model, val_loader, acc, eval_loss)
             row.update(val_loss=loss, val_accuracy=accuracy)
         row["seconds"] = time.perf_counter() - start
+        earlier = [_score(r) for r in history]
         history.append(row)
         log(_epoch_line(row))
-        score = (row.get("val_accuracy", 0.0), -row.get("val_loss", row["train_loss"]))
-        if best is None or score > best:
-            best, stale = score, 0
-            best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
-        else:
-            stale += 1
+        score = _score(row)
+        if best is None or score > best:  # the model to return: the incoming one competes too
+            best, best_state = score, copy.deepcopy(acc.unwrap_model(model).state_dict())
+        # patience counts from this phase's own best epoch: the first epochs after unfreezing are often
+        # worse than the incoming model and still on their way past it
+        stale = 0 if not earlier or score > max(earlier) else stale + 1
         stop = settings.patience is not None and stale >= settings.patience
         if checkpoint_dir is not None and acc.is_main_process:
             checkpoint.save(checkpoint_dir, phase, epoch=epoch, model=acc.unwrap_model(model), best_state=best_state,
@@ -175,6 +176,11 @@ def fit(model: nn.Module, param_groups: list[dict], train_loader: DataLoader, va
         unwrapped.load_state_dict(best_state)
     acc.free_memory()
     return history
+
+
+def _score(row: dict) -> tuple[float, float]:
+    """Higher is better: validation accuracy, then lower validation (or training) loss."""
+    return row.get("val_accuracy", 0.0), -row.get("val_loss", row["train_loss"])
 
 
 def _epoch_line(row: dict) -> str:

@@ -2,19 +2,20 @@
 
 ``python -m benchmarks.elpv_recipes --out DIR [--only NAME,...] [--parallel N] [--seeds 0,1]``
 
-Each recipe runs in its own process (``--parallel`` at a time; on a GPU several share it) and appends one JSON
-line to ``DIR/recipes.jsonl`` when it ends, so a run cut short keeps what finished. Its log goes to
-``DIR/logs/<name>-s<seed>.log``.
+Each recipe runs in its own process through ``benchmarks.common.run_worker`` (``--parallel`` at a time; on a
+GPU several share it) and appends one JSON line to ``DIR/recipes.jsonl`` when it ends, so a run cut short keeps
+what finished. The processes' output goes to ``DIR/recipes.log``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+
+from benchmarks import common
 
 # The demo's fine-tuning recipe (graft.demo), then variations on it. Keys are ImageClassifier options.
 DEMO_FT = dict(strategy="fine-tune", epochs=12, head_epochs=10, lr=5e-4, lr_decay=0.75, label_smoothing=0.0,
@@ -42,7 +43,7 @@ RECIPES = {
 }
 
 
-def run_one(name: str, seed: int, data_root: Path, workers: int | None = None) -> dict:
+def run_one(name: str, seed: int, data_root: str, workers: int | None = None) -> dict:
     from graft import datasets
     from graft.tasks.image_classification import ImageClassifier
 
@@ -76,33 +77,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--data-root", type=Path, default=None, help="where the elpv folders are written")
     parser.add_argument("--workers", type=int, default=None, help="data-loading processes per recipe")
-    parser.add_argument("--one", nargs=2, metavar=("NAME", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    data_root = args.data_root or args.out / "data"
-    if args.one:
-        result = run_one(args.one[0], int(args.one[1]), data_root, args.workers)
-        with open(args.out / "recipes.jsonl", "a") as f:
-            f.write(json.dumps(result) + "\n")
-        return 0
     from graft import datasets
 
-    for variant in {RECIPES[name][0] for name in args.only.split(",")}:
+    data_root = (args.data_root or args.out / "data").absolute()
+    names = args.only.split(",")
+    for variant in {RECIPES[name][0] for name in names}:
         datasets.elpv(data_root, variant)  # built once, before the workers read it
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    jobs = [(name, int(seed)) for seed in args.seeds.split(",") for name in args.only.split(",")]
-    running: list[tuple[subprocess.Popen, str]] = []  # each child writes its own log file
-    while jobs or running:
-        while jobs and len(running) < args.parallel:
-            name, seed = jobs.pop(0)
-            cmd = [sys.executable, "-m", "benchmarks.elpv_recipes", "--out", str(args.out), "--data-root",
-                   str(data_root), "--one", name, str(seed)] + (["--workers", str(args.workers)] if args.workers is not None else [])
-            with open(args.out / "logs" / f"{name}-s{seed}.log", "w") as log:  # the child keeps its own handle
-                running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ), name))
-        time.sleep(1)
-        for proc, name in list(running):
-            if proc.poll() is not None:
-                running.remove((proc, name))
-                print(f"{name}: exit {proc.returncode}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    common.LOG = args.out / "recipes.log"
+    threads = max(1, (os.cpu_count() or 1) // args.parallel)
+
+    def one(job: tuple[str, int]) -> dict:
+        kwargs = {"name": job[0], "seed": job[1], "data_root": str(data_root), "workers": args.workers}
+        return {"recipe": job[0], "seed": job[1], **common.run_worker("elpv_recipes.run_one", kwargs, fast=True,
+                                                                      threads=threads, timeout=24 * 3600)}
+
+    jobs = [(name, int(seed)) for seed in args.seeds.split(",") for name in names]
+    with ThreadPoolExecutor(args.parallel) as pool:
+        for done in as_completed([pool.submit(one, job) for job in jobs]):
+            result = done.result()
+            with open(args.out / "recipes.jsonl", "a") as f:
+                f.write(json.dumps(result) + "\n")
+            print(f"{result['recipe']} seed {result['seed']}: "
+                  f"{result.get('test_accuracy', result.get('error'))}", flush=True)
     return 0
 
 

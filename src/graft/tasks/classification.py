@@ -229,11 +229,14 @@ class Classifier:
 
     def _loader(self, inputs: list, label_ids: list[int], train: bool, shuffle: bool = False,
                 batch_size: int | None = None) -> DataLoader:
-        workers = training.loader_workers(self.task_options.get("num_workers"))
+        # workers are not persistent: each epoch starts them afresh, seeded from that epoch's seed
         return DataLoader(_Items(self, inputs, label_ids, train), batch_size=batch_size or self.batch_size,
-                          shuffle=shuffle, collate_fn=self.collate, num_workers=workers,
-                          pin_memory=training.device().type == "cuda",  # workers restart each epoch: re-seeded
+                          shuffle=shuffle, collate_fn=self.collate, num_workers=self._workers(),
+                          pin_memory=training.device().type == "cuda",
                           drop_last=train and len(inputs) > self.batch_size)
+
+    def _workers(self) -> int:
+        return training.loader_workers(self.task_options.get("num_workers"))
 
     # ---- features ----------------------------------------------------------------------------------
     def cache_identity(self) -> dict | None:
@@ -258,7 +261,7 @@ class Classifier:
         keys = [self.item_key(x) for x in inputs]
         return extract_features(encode, _Items(self, inputs, [0] * len(inputs), False),
                                 keys, cache, batch_size=max(self.batch_size, 64), collate_fn=self.collate,
-                                num_workers=training.loader_workers(self.task_options.get("num_workers")),
+                                num_workers=self._workers(),
                                 device=training.device(), desc="features", order=self.extraction_order(inputs))
 
     def extraction_order(self, inputs: list) -> list[int] | None:

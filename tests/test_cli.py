@@ -43,7 +43,7 @@ def test_image_fit_evaluate_predict(elpv_slice, tmp_path):
 
 
 def test_text_fit_predict_infers_task(rotten_slice, tmp_path):
-    assert infer_task(str(rotten_slice / "train.csv")) == "text"
+    assert infer_task(str(rotten_slice / "train.csv")) == "text-classification"
     out = tmp_path / "text"
     graft("fit", rotten_slice / "train.csv", "--backbone", "minilm-l6", "--strategy", "feature-extraction",
           "--epochs", "5", "--out", out)

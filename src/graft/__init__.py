@@ -5,20 +5,23 @@ __version__ = "0.1.0"
 
 from pathlib import Path  # noqa: E402
 
-__all__ = ["ImageClassifier", "TextClassifier", "load", "list_models", "__version__"]
+__all__ = ["ImageClassifier", "ObjectDetector", "TextClassifier", "load", "list_models", "__version__"]
+_TASK_CLASSES = {"ImageClassifier": "image-classification", "TextClassifier": "text-classification",
+                 "ObjectDetector": "detection"}
 
 
 def load(directory: str | Path):
     """Restore a saved model (safetensors + JSON; nothing in a bundle can run code)."""
     from graft.bundle import read_config
-    from graft.errors import BundleError
-    from graft.tasks import TASKS
+    from graft.errors import BundleError, GraftError
+    from graft.tasks import get_task
 
     config = read_config(directory)
-    task = TASKS.get(config.get("task"))
-    if task is None:
-        raise BundleError(f"{directory}: unknown task {config.get('task')!r} in config.json")
-    return task.from_bundle(directory, config)
+    try:
+        task = get_task(str(config.get("task")))
+    except GraftError:
+        raise BundleError(f"{directory}: unknown task {config.get('task')!r} in config.json") from None
+    return task.from_bundle(Path(directory), config)
 
 
 def list_models(family: str | None = None) -> list[str]:
@@ -28,14 +31,10 @@ def list_models(family: str | None = None) -> list[str]:
 
 
 def __getattr__(name: str):
-    if name == "ImageClassifier":
-        from graft.tasks.image_classification import ImageClassifier
+    if name in _TASK_CLASSES:
+        from graft.tasks import get_task
 
-        return ImageClassifier
-    if name == "TextClassifier":
-        from graft.tasks.text_classification import TextClassifier
-
-        return TextClassifier
+        return get_task(_TASK_CLASSES[name])
     if name == "datasets":
         import graft.datasets
 

@@ -1,6 +1,8 @@
 """A saved model is a directory of safetensors + JSON (+ CSV/PNG reports): nothing in it can run code.
 
-``config.json`` records the sha256 of ``model.safetensors``; a changed byte makes loading refuse.
+``config.json`` records the task, the task's own configuration (classes, preprocessing as trained, ...),
+the bundle format version (checked on load) and the sha256 of ``model.safetensors``; a changed byte makes
+loading refuse.
 """
 from __future__ import annotations
 
@@ -48,9 +50,17 @@ def save_weights(directory: Path, state: dict[str, torch.Tensor], config: dict) 
     tmp = directory / f".{WEIGHTS}.tmp"
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     save_file(_untie(tensors), tmp, metadata={"format": "pt"})
+    _readable(tmp)
     os.replace(tmp, directory / WEIGHTS)
     write_json(directory / CONFIG, {**config, "format_version": FORMAT_VERSION,
                                     "weights_sha256": _sha256(directory / WEIGHTS)})
+
+
+def _readable(path: Path) -> None:
+    """Files as the umask allows (safetensors creates 0600): a bundle built by one user serves another."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -70,9 +80,16 @@ def read_config(directory: str | Path) -> dict:
     if not path.is_file():
         raise BundleError(f"{directory} is not a graft model: {CONFIG} is missing")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path} is not valid JSON ({exc})") from None
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if not isinstance(version, int):
+        raise BundleError(f"{path} has no format_version: not a graft model")
+    if version > FORMAT_VERSION:
+        raise BundleError(f"{directory} was saved in bundle format {version} by a newer graft; this graft reads "
+                          f"up to format {FORMAT_VERSION}: upgrade graft to load it")
+    return config
 
 
 def load_weights(directory: str | Path, config: dict) -> dict[str, torch.Tensor]:

@@ -8,31 +8,59 @@ from pathlib import Path
 from graft.errors import GraftError
 
 
-def infer_task(data: str) -> str:
-    """'image' or 'text' from the data's shape: class folders of images/.txt files, or the listing's columns."""
-    path = Path(data)
+def infer_task(data: str, backbone: str | None = None) -> str:
+    """The task for DATA: from --backbone's family where it decides, else from the data's layout."""
+    from graft.data.boxes import is_detection_dataset
+
+    if backbone:
+        from graft.backbones import get_cfg
+
+        cfg = get_cfg(backbone)
+        if cfg.family == "detector":
+            return "detection"
+        if cfg.family == "text":
+            return "text-classification"
+    if is_detection_dataset(data):
+        return "detection"
+    return "image-classification" if _looks_like_images(Path(data)) else "text-classification"
+
+
+def _looks_like_images(path: Path) -> bool:
+    """Class folders holding images, or a listing whose columns name image paths."""
+    from graft.data.images import IMAGE_EXTENSIONS
+
     if path.is_dir():
-        for sub in path.iterdir():
-            if sub.is_dir() and any(f.suffix.lower() == ".txt" for f in sub.iterdir()):
-                return "text"
-        return "image"
+        files = [f for sub in path.iterdir() if sub.is_dir() for f in sub.iterdir() if f.is_file()]
+        images = sum(f.suffix.lower() in IMAGE_EXTENSIONS for f in files)
+        texts = sum(f.suffix.lower() == ".txt" for f in files)
+        return images >= texts  # a stray .txt (a licence, notes) does not make image folders text
     if path.suffix.lower() in (".tsv", ".txt"):
-        return "text"
+        return False
     if path.suffix.lower() in (".csv", ".jsonl", ".json") and path.is_file():
         with open(path, "rb") as f:
-            head = f.readline().decode("utf-8", "replace").lower()
-        return "image" if '"path"' in head or head.split(",")[0].strip().strip('"') == "path" else "text"
-    return "image"
+            head = f.read(4096).decode("utf-8", "replace").lower()
+        first = head.splitlines()[0] if head else ""
+        columns = [c.strip().strip('"') for c in first.split(",")]
+        return '"path"' in head or '"image"' in head or "path" in columns or "image" in columns
+    return True
 
 
-def _classifier_class(task: str):
-    if task == "text":
-        from graft.tasks.text_classification import TextClassifier
+def fit_task(args) -> str:
+    """The task of a `graft fit`: --task, the resumed run's, or inferred from DATA and --backbone."""
+    from graft.tasks import ALIASES
 
-        return TextClassifier
-    from graft.tasks.image_classification import ImageClassifier
-
-    return ImageClassifier
+    if args.task:
+        return ALIASES.get(args.task, args.task)
+    if args.resume:
+        saved = Path(args.resume) / "checkpoint" / "args.json"
+        if saved.is_file():
+            return json.loads(saved.read_text()).get("task") or infer_task(json.loads(saved.read_text())["data"])
+        raise GraftError(f"nothing to resume in {args.resume}: {saved} is missing")
+    if not args.data:
+        raise GraftError("graft fit needs DATA and --out DIR (or --resume DIR)")
+    if not Path(args.data).exists():
+        raise GraftError(f"{args.data}: no such file or folder")
+    return infer_task(args.data, args.backbone)
 
 
 def models(args) -> int:
@@ -59,79 +87,81 @@ def _fit_arguments(args):
             raise GraftError(f"nothing to resume in {args.resume}: {saved} is missing")
         from graft.cli import build_parser
 
-        defaults = vars(build_parser().parse_args(["fit"]))  # options newer than the saved run
-        return argparse.Namespace(**{**defaults, **json.loads(saved.read_text()), "resume": None})
+        stored = json.loads(saved.read_text())
+        task = stored.get("task") or getattr(args, "task", None) or infer_task(stored["data"])
+        defaults = vars(build_parser(task).parse_args(["fit"]))  # options newer than the saved run
+        return argparse.Namespace(**{**defaults, **stored, "task": task, "resume": None})
     if not args.data or not args.out:
         raise GraftError("graft fit needs DATA and --out DIR (or --resume DIR)")
     for name in ("data", "val", "out", "weights"):  # a resume may start from another directory
         if getattr(args, name):
             setattr(args, name, str(Path(getattr(args, name)).expanduser().absolute()))
     saved = Path(args.out) / "checkpoint" / "args.json"
-    shutil.rmtree(saved.parent, ignore_errors=True)  # a fresh run never continues an old one
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({k: v for k, v in vars(args).items() if k != "resume"}))
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:  # one process writes; the others read the same arguments
+        shutil.rmtree(saved.parent, ignore_errors=True)  # a fresh run never continues an old one
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps({k: v for k, v in vars(args).items() if k != "resume"}))
     return args
 
 
 def fit(args) -> int:
     from accelerate import PartialState
 
+    from graft.tasks import get_task
+
     args = _fit_arguments(args)
-    task = args.task or infer_task(args.data)
-    options = dict(
-        weights=args.weights or "pretrained", head=args.head, dropout=args.dropout, pooling=args.pooling,
-        epochs=args.epochs, head_epochs=args.head_epochs, lr=args.lr, head_lr=args.head_lr,
-        batch_size=args.batch_size, unfreeze=args.unfreeze, lr_decay=args.lr_decay, train_bn=args.train_bn,
-        class_weights=args.class_weights, val_fraction=args.val_fraction, seed=args.seed, patience=args.patience,
-        grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, cache=not args.no_cache,
-        label_smoothing=args.label_smoothing, num_workers=args.num_workers,
-        checkpoint_dir=Path(args.out) / "checkpoint")
-    if task == "image":
-        options.update(image_size=args.image_size, augment=not args.no_augment, on_bad_file=args.on_bad_file,
-                       min_scale=args.min_scale, vflip=args.vflip, crop_pct=args.crop_pct)
-    else:
-        options.update(text_col=args.text_col, label_col=args.label_col, max_length=args.max_length,
-                       pool_layers=args.pool_layers,
-                       lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_targets=args.lora_targets)
-    clf = _classifier_class(task)(args.backbone, args.strategy, **options)
-    clf.fit(args.data, val=args.val)
+    task_cls = get_task(args.task)
+    options = task_cls.options_from_args(args)
+    options["checkpoint_dir"] = Path(args.out) / "checkpoint"
+    model = task_cls(args.backbone, args.strategy, **options)
+    model.fit(args.data, val=args.val)
     if not PartialState().is_main_process:
         return 0
-    out = clf.save(args.out)
+    out = model.save(args.out)
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
-    val = clf.run_report["val_metrics"]
-    print(f"saved {out} ({clf.strategy_used}, {len(clf.classes)} classes): validation accuracy {val['accuracy']:.2%}, "
-          f"macro-F1 {val['macro_f1']:.4f}")
+    print(f"saved {out} ({model.summary()}")
     return 0
 
 
 def evaluate(args) -> int:
     import graft
-    from graft.metrics import format_report
 
-    report = graft.load(args.model).evaluate(args.data)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    model = graft.load(args.model)
+    report = model.evaluate(args.data)
+    print(json.dumps(report, indent=2) if args.json else model.format_report(report))
     return 0
 
 
 def predict(args) -> int:
     import graft
 
-    clf = graft.load(args.model)
-    if args.text:
-        inputs = args.text
-    elif args.inputs:
-        inputs = args.inputs if clf.family == "image" else args.inputs[0]
+    model = graft.load(args.model)
+    if model.modality == "text":
+        results = model.predict(_text_inputs(model, args), top_k=args.top_k)
     else:
-        raise GraftError("nothing to predict: give image files/folders, a text file, or --text")
-    results = clf.predict(inputs, top_k=args.top_k)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            alternatives = "  ".join(f"{t['label']} {t['score']:.3f}" for t in r["top_k"][1:])
-            print(f"{r['input'][:80]}\t{r['label']}\t{r['score']:.3f}{('  ' + alternatives) if alternatives else ''}")
+        if args.text:
+            raise GraftError(f"{args.model} is an {model.modality} model: give image files or folders, not --text")
+        if not args.inputs:
+            raise GraftError("nothing to predict: give image files or folders")
+        options = {"top_k": args.top_k} if model.name == "image-classification" else \
+            {"min_score": args.min_score, "draw": args.draw}
+        results = model.predict(args.inputs, **options)
+    print(json.dumps(results, indent=2) if args.json else model.format_predictions(results))
     return 0
+
+
+def _text_inputs(model, args) -> list[str]:
+    """Literal texts from --text, and the texts of every file given (a missing file is an error)."""
+    texts = list(args.text or [])
+    for name in args.inputs:
+        if not Path(name).is_file():
+            raise GraftError(f"{name}: no such file (pass literal texts with --text)")
+        texts += model.read_unlabelled(name)
+    if not texts:
+        raise GraftError("nothing to predict: give text files, or --text \"...\"")
+    return texts
 
 
 def datasets(args) -> int:

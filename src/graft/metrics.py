@@ -36,41 +36,45 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(history: list[dict], path: Path) -> None:
-    import matplotlib
+def _figure(**kwargs):
+    """A figure that never touches pyplot, so the caller's matplotlib backend is left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return Figure(**kwargs)
 
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+
+def plot_curves(history: list[dict], path: Path, monitor: str = "val_accuracy") -> None:
+    """Loss (train and validation) and the monitored validation metric, by epoch across all phases."""
+    fig = _figure(figsize=(10, 4))
+    ax_loss, ax_metric = fig.subplots(1, 2)
     step = np.arange(1, len(history) + 1)
-    ax_loss.plot(step, [h["train_loss"] for h in history], label="train loss")
+    ax_loss.plot(step, [h["train_loss"] for h in history], marker="o", label="train loss")
     if history and "val_loss" in history[0]:
-        ax_loss.plot(step, [h["val_loss"] for h in history], label="val loss")
-        ax_acc.plot(step, [h["val_accuracy"] for h in history], label="val accuracy", color="C2")
+        ax_loss.plot(step, [h["val_loss"] for h in history], marker="o", label="val loss")
+    if history and monitor in history[0]:
+        ax_metric.plot(step, [h[monitor] for h in history], marker="o", label=monitor.replace("_", " "), color="C2")
+        ax_metric.set_ylim(0, 1)
+        ax_metric.legend()
     for i in range(1, len(history)):
         if history[i]["phase"] != history[i - 1]["phase"]:
-            for ax in (ax_loss, ax_acc):
+            for ax in (ax_loss, ax_metric):
                 ax.axvline(i + 0.5, color="grey", linestyle=":")
-    ax_loss.set_xlabel("epoch (all phases)")
-    ax_acc.set_xlabel("epoch (all phases)")
+    for ax in (ax_loss, ax_metric):
+        ax.set_xlabel("epoch (all phases)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ax_loss.set_title("loss")
+    ax_metric.set_title("validation")
     ax_loss.legend()
-    ax_acc.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_confusion(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     matrix = np.array(report["confusion_matrix"])
     classes = report["classes"]
     size = max(4, 0.6 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = _figure(figsize=(size, size))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -78,7 +82,6 @@ def plot_confusion(report: dict, path: Path) -> None:
     ax.set_ylabel("true")
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > matrix.max() / 2 else "black")
-    ax.set_title(f"accuracy {report['accuracy']:.2%}")
+    ax.set_title(f"validation (n={report['n']}): accuracy {report['accuracy']:.2%}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -11,7 +11,7 @@ from torch import nn
 from graft.backbones.base import Backbone, LayerGroup, load_matching
 from graft.backbones.registry import BackboneCfg
 from graft.backbones.weights import ResolvedWeights, read_state_dict
-from graft.errors import WeightsNotFound
+from graft.errors import GraftError, WeightsNotFound
 from graft.runtime import FrozenTrace, configure
 
 POOLINGS = ("avg", "avgmax", "flatten")  # avgmax: global average and max, concatenated
@@ -22,7 +22,7 @@ class ImageBackbone(Backbone):
     def __init__(self, cfg: BackboneCfg, model: nn.Module, pooling: str = "avg", image_size: int | None = None):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+            raise GraftError(f"pooling must be one of {', '.join(POOLINGS)} for image backbones, got {pooling!r}")
         self.cfg, self.model, self.pooling = cfg, model, pooling
         self.image_size = image_size or cfg.preprocessing.input_size
         self.channels_last = configure().channels_last
@@ -37,6 +37,20 @@ class ImageBackbone(Backbone):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self._pool(self.forward_maps(pixel_values))
+
+    def feature_maps(self, pixel_values: torch.Tensor, levels: tuple[int, ...]) -> list[torch.Tensor]:
+        """Multi-scale maps (for detection): the outputs of timm's feature levels ``levels``."""
+        if self.channels_last:
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+        return self.model.forward_intermediates(pixel_values, indices=list(levels), intermediates_only=True)
+
+    def feature_channels(self, levels: tuple[int, ...]) -> list[int]:
+        info = self.model.feature_info
+        return [info[i]["num_chs"] for i in levels]
+
+    def feature_strides(self, levels: tuple[int, ...]) -> list[int]:
+        info = self.model.feature_info
+        return [info[i]["reduction"] for i in levels]
 
     def frozen_encoder(self, items: int | None = None):
         few = items is not None and items < TRACE_MIN_ITEMS

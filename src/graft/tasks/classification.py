@@ -25,6 +25,7 @@ from graft.features import FeatureCache, extract_features
 from graft.heads import BackboneWithHead, HeadOnFeatures, classification_head
 from graft.progress import log
 from graft.runtime import autocast_dtype, configure, inference_context
+from graft.tasks.base import Task
 
 
 class LabelledData:
@@ -51,12 +52,12 @@ class _Items(Dataset):
         return self.task.encode_item(self.inputs[index], self.train), self.label_ids[index]
 
 
-class Classifier:
+class Classifier(Task):
     """Base for ``ImageClassifier`` and ``TextClassifier``: see their docstrings for the options."""
 
-    task: str = ""
-    family: str = ""
-    default_backbone: str = ""
+    task: str = ""  # the same as ``name``
+    family: str = ""  # the same as ``modality``
+    pooled_features = True
     defaults: dict = {}
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, weights: str | Path | None = "pretrained",
@@ -67,9 +68,8 @@ class Classifier:
                  val_fraction: float = 0.2, seed: int = 0, patience: int | None = 5, grad_accum: int = 1,
                  mixed_precision: str = "no", cache: bool = True, label_smoothing: float | None = None,
                  schedule: str | None = None, warmup_ratio: float | None = None,
-                 checkpoint_dir: str | Path | None = None, **task_options):
-        if strategy not in strategies.STRATEGIES:
-            raise GraftError(f"unknown strategy '{strategy}'; choose one of {', '.join(strategies.STRATEGIES)}")
+                 checkpoint_dir: str | Path | None = None, num_workers: int | None = None):
+        self.check_strategy(strategy)
         if class_weights not in (None, "balanced"):
             raise GraftError("class_weights must be None or 'balanced'")
         self.backbone_name = backbone or self.default_backbone
@@ -80,7 +80,7 @@ class Classifier:
         self.grad_accum, self.mixed_precision, self.cache = grad_accum, mixed_precision, cache
         self.label_smoothing, self.schedule, self.warmup_ratio = label_smoothing, schedule, warmup_ratio
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
-        self.task_options = task_options
+        self.num_workers = num_workers
         self.classes: list[str] = []
         self.model: BackboneWithHead | None = None
         self.history: list[dict] = []
@@ -156,11 +156,7 @@ class Classifier:
         return train.subset(tr), train.subset(va), split
 
     def _choose_strategy(self, labels: list[str]) -> None:
-        if self.strategy == "auto":
-            self.strategy_used, self.strategy_reason = strategies.choose_auto(labels, self.family)
-            log(f"auto strategy -> {self.strategy_used}: {self.strategy_reason}")
-        else:
-            self.strategy_used, self.strategy_reason = self.strategy, "chosen by the user"
+        self.choose_strategy(lambda: strategies.choose_auto(labels, self.family))
         if self.strategy_used == "lora" and self.family != "text":
             raise GraftError("the 'lora' strategy is available for text backbones only")
 
@@ -236,7 +232,7 @@ class Classifier:
                           drop_last=train and len(inputs) > self.batch_size)
 
     def _workers(self) -> int:
-        return training.loader_workers(self.task_options.get("num_workers"))
+        return training.loader_workers(self.num_workers)
 
     # ---- features ----------------------------------------------------------------------------------
     def cache_identity(self) -> dict | None:
@@ -270,8 +266,7 @@ class Classifier:
 
     # ---- using a trained model ---------------------------------------------------------------------
     def _require_model(self) -> None:
-        if self.model is None:
-            raise GraftError("this classifier has not been fitted or loaded yet")
+        self.require_model()
 
     def logits(self, inputs: list) -> torch.Tensor:
         self._require_model()
@@ -334,22 +329,58 @@ class Classifier:
                 "class_weights": self.class_weights, "grad_accum": self.grad_accum,
                 "mixed_precision": self.mixed_precision}
 
-    def save(self, directory: str | Path) -> Path:
-        """A bundle: model.safetensors + config.json + metrics.json + history.csv + curves.png + confusion.png."""
-        self._require_model()
-        directory = Path(directory)
-        bundle.save_weights(directory, self.model.state_dict(), self.config())
-        self.save_extras(directory)
+    def save_reports(self, directory: Path) -> None:
+        """metrics.json + history.csv + curves.png + confusion.png beside the weights."""
         bundle.write_json(directory / "metrics.json", self.run_report)
         if self.history:
             bundle.write_history(directory / "history.csv", self.history)
             metrics.plot_curves(self.history, directory / "curves.png")
         if "val_metrics" in self.run_report:
             metrics.plot_confusion(self.run_report["val_metrics"], directory / "confusion.png")
-        return directory
 
-    def save_extras(self, directory: Path) -> None:
-        pass
+    # ---- the command line --------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, group) -> None:
+        from graft.cli import positive_int_or_auto  # noqa: F401  (text options use it)
+
+        group.add_argument("--head", type=int, nargs="*", default=[], metavar="UNITS",
+                           help="hidden layer sizes of an MLP head (default: linear); --head 64 is Dense(64, relu)")
+        group.add_argument("--dropout", type=float, default=0.0, help="dropout before each head layer")
+        group.add_argument("--pooling", help="image: avg|avgmax|flatten; text: mean|cls|last")
+        group.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default: 0.1 "
+                           "when fine-tuning images, else 0)")
+        group.add_argument("--class-weights", choices=["balanced"], help="weigh classes by inverse frequency")
+        group.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+
+    @classmethod
+    def options_from_args(cls, args) -> dict:
+        return dict(
+            weights=args.weights or "pretrained", head=args.head, dropout=args.dropout, pooling=args.pooling,
+            epochs=args.epochs, head_epochs=args.head_epochs, lr=args.lr,
+            head_lr=1e-3 if args.head_lr is None else args.head_lr,
+            batch_size=args.batch_size or 32, unfreeze=args.unfreeze, lr_decay=args.lr_decay,
+            train_bn=args.train_bn, class_weights=args.class_weights, val_fraction=args.val_fraction,
+            seed=args.seed, patience=args.patience, grad_accum=args.grad_accum,
+            mixed_precision=args.mixed_precision, cache=not args.no_cache, label_smoothing=args.label_smoothing,
+            num_workers=args.num_workers)
+
+    def summary(self) -> str:
+        val = self.run_report["val_metrics"]
+        return (f"{self.strategy_used}, {len(self.classes)} classes): validation accuracy {val['accuracy']:.2%}, "
+                f"macro-F1 {val['macro_f1']:.4f}")
+
+    @staticmethod
+    def format_report(report: dict) -> str:
+        return metrics.format_report(report)
+
+    @staticmethod
+    def format_predictions(results: list[dict]) -> str:
+        lines = []
+        for r in results:
+            alternatives = "  ".join(f"{t['label']} {t['score']:.3f}" for t in r["top_k"][1:])
+            lines.append(f"{r['input'][:80]}\t{r['label']}\t{r['score']:.3f}"
+                         f"{('  ' + alternatives) if alternatives else ''}")
+        return "\n".join(lines)
 
     @classmethod
     def from_bundle(cls, directory: str | Path, config: dict) -> Classifier:

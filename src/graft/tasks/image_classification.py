@@ -1,12 +1,12 @@
 """Image classification: a folder of class sub-folders (or a path,label CSV/JSONL) -> a trained classifier."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from timm.data import create_transform
 
 from graft.backbones import create_backbone, get_cfg
+from graft.backbones.weights import file_sha256
 from graft.data.images import list_images, load_image, read_image_dataset, scan_images
 from graft.progress import log
 from graft.tasks.classification import Classifier, LabelledData
@@ -24,8 +24,8 @@ class ImageClassifier(Classifier):
     "skip" trains without them and records them in the run report).
     """
 
-    task = "image-classification"
-    family = "image"
+    name = task = "image-classification"
+    modality = family = "image"
     default_backbone = "mobilenet_v2"
     defaults = {"epochs": 30, ("epochs", "fine-tune"): 8, "head_epochs": 10, "lr": 1e-4, "unfreeze": "all",
                 "lr_decay": 0.7, "schedule": "cosine", "warmup_ratio": 0.05, "label_smoothing": 0.0,
@@ -38,6 +38,7 @@ class ImageClassifier(Classifier):
         self.image_size, self.augment, self.on_bad_file, self.vflip = image_size, augment, on_bad_file, vflip
         self.crop_pct, self.min_scale = crop_pct, min_scale
         self._transforms: dict[bool, object] = {}
+        self.saved_preprocessing: dict | None = None
 
     def read_labelled(self, source) -> LabelledData:
         items = read_image_dataset(source)
@@ -55,6 +56,8 @@ class ImageClassifier(Classifier):
         return create_backbone(self.backbone_name, weights=weights, pooling=pooling, image_size=self.image_size)
 
     def preprocessing(self) -> dict:
+        if self.saved_preprocessing:  # a loaded model keeps the preprocessing it was trained with
+            return dict(self.saved_preprocessing)
         prep = get_cfg(self.backbone_name).preprocessing
         return {"input_size": self.image_size or prep.input_size, "mean": list(prep.mean), "std": list(prep.std),
                 "interpolation": prep.interpolation, "crop_pct": self.crop_pct or prep.crop_pct}
@@ -78,9 +81,28 @@ class ImageClassifier(Classifier):
         return {"pixel_values": self.transform(train)(load_image(item))}
 
     def item_key(self, item: Path) -> str:
-        with open(item, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        return file_sha256(item)
 
     @classmethod
     def options_from_config(cls, config: dict) -> dict:
         return {"image_size": config["backbone"].get("image_size"), "crop_pct": config["preprocessing"]["crop_pct"]}
+
+    @classmethod
+    def from_bundle(cls, directory, config: dict) -> ImageClassifier:
+        self = super().from_bundle(directory, config)
+        self.saved_preprocessing = config["preprocessing"]
+        return self
+
+    # ---- the command line --------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, group) -> None:
+        super().add_arguments(group)
+        group.add_argument("--min-scale", type=float, default=0.5, help="smallest random crop, as a fraction")
+        group.add_argument("--vflip", action="store_true", help="add vertical flips to the augmentation")
+        group.add_argument("--crop-pct", type=float, help="centre crop at evaluation (1.0: whole image)")
+
+    @classmethod
+    def options_from_args(cls, args) -> dict:
+        return {**super().options_from_args(args), "image_size": args.image_size, "augment": not args.no_augment,
+                "on_bad_file": args.on_bad_file, "min_scale": args.min_scale, "vflip": args.vflip,
+                "crop_pct": args.crop_pct}

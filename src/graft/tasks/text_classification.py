@@ -35,8 +35,8 @@ class TextClassifier(Classifier):
     ``lora_r`` / ``lora_alpha`` / ``lora_targets`` for the "lora" strategy.
     """
 
-    task = "text-classification"
-    family = "text"
+    name = task = "text-classification"
+    modality = family = "text"
     default_backbone = "minilm-l6"
     defaults = {"epochs": 60, ("epochs", "fine-tune"): 3, ("epochs", "lora"): 3, "head_epochs": 10,
                 "lr": 5e-5, ("lr", "lora"): 5e-4, "unfreeze": "all", "lr_decay": 0.9, "schedule": "linear",
@@ -160,6 +160,28 @@ class TextClassifier(Classifier):
 
     def merge_adapters(self, backbone) -> None:
         backbone.model = backbone.model.merge_and_unload()
+
+    # ---- the command line --------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, group) -> None:
+        from graft.cli import positive_int_or_auto
+
+        super().add_arguments(group)
+        group.add_argument("--text-col", help="the text column (default: detected from common names)")
+        group.add_argument("--label-col", help="the label column (default: detected from common names)")
+        group.add_argument("--max-length", type=int, help="tokens per text; longer ones are truncated and counted")
+        group.add_argument("--pool-layers", type=positive_int_or_auto, help="pool the average of the last N "
+                           "hidden layers, or auto: try 1, 2, 4 and keep the best on validation (default: auto for "
+                           "feature extraction, else 1)")
+        group.add_argument("--lora-r", type=int, default=8, help="LoRA rank")
+        group.add_argument("--lora-alpha", type=int, default=16, help="LoRA scaling")
+        group.add_argument("--lora-targets", nargs="*", help="module names for LoRA (default: attention projections)")
+
+    @classmethod
+    def options_from_args(cls, args) -> dict:
+        return {**super().options_from_args(args), "text_col": args.text_col, "label_col": args.label_col,
+                "max_length": args.max_length, "pool_layers": args.pool_layers, "lora_r": args.lora_r,
+                "lora_alpha": args.lora_alpha, "lora_targets": args.lora_targets}
 
     # ---- bundle ------------------------------------------------------------------------------------
     def config(self) -> dict:

@@ -1,0 +1,104 @@
+"""What every task offers the rest of graft (the CLI, ``graft.load``, the bundle).
+
+A task turns user files into examples, builds a model from a pretrained backbone plus new modules,
+trains it through ``graft.training`` with its own ``Objective`` (loss and monitored metric), and turns
+model outputs into JSON-ready predictions. The CLI and ``graft.load`` see only this interface.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import ClassVar
+
+from graft import bundle, strategies
+from graft.errors import GraftError
+from graft.progress import log
+
+
+class Task:
+    """Base of every application (``ImageClassifier``, ``TextClassifier``, ``ObjectDetector``, ...)."""
+
+    name: ClassVar[str] = ""  # the registry key, recorded as ``task`` in a bundle's config.json
+    modality: ClassVar[str] = ""  # "image" | "text": which readers and backbone family it uses
+    pooled_features: ClassVar[bool] = False  # True: its trainable part can read cached pooled features
+    default_backbone: ClassVar[str] = ""
+
+    model = None
+    strategy = "auto"
+    strategy_used: str | None = None
+    strategy_reason: str | None = None
+
+    # ---- what a task provides ----------------------------------------------------------------------
+    def fit(self, data, val=None) -> Task:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def evaluate(self, data) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, inputs, **options) -> list[dict]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config(self) -> dict:  # pragma: no cover - abstract
+        """JSON-able description of the trained model: enough for ``from_bundle`` to rebuild it."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_bundle(cls, directory: Path, config: dict) -> Task:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def save_reports(self, directory: Path) -> None:
+        """Plots and reports beside the weights (each task draws its own)."""
+
+    def save_extras(self, directory: Path) -> None:
+        """Files besides the weights that the model needs (tokenizer, ...)."""
+
+    # ---- the command line --------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Options of `graft fit` that only this task reads (an argument group of their own)."""
+
+    @classmethod
+    def options_from_args(cls, args: argparse.Namespace) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        """The line `graft fit` prints after saving."""
+        return f"{self.name} ({self.strategy_used})"
+
+    @staticmethod
+    def format_report(report: dict) -> str:
+        import json
+
+        return json.dumps(report, indent=2)
+
+    @staticmethod
+    def format_predictions(results: list[dict]) -> str:
+        import json
+
+        return json.dumps(results, indent=2)
+
+    # ---- shared pieces -----------------------------------------------------------------------------
+    def choose_strategy(self, suggest) -> None:
+        """Settle ``auto`` with the task's own policy (``suggest()`` -> (strategy, reason)) and say why."""
+        if self.strategy == "auto":
+            self.strategy_used, self.strategy_reason = suggest()
+            log(f"auto strategy -> {self.strategy_used}: {self.strategy_reason}")
+        else:
+            self.strategy_used, self.strategy_reason = self.strategy, "chosen by the user"
+
+    def check_strategy(self, strategy: str, allowed=strategies.STRATEGIES) -> None:
+        if strategy not in allowed:
+            raise GraftError(f"unknown strategy '{strategy}' for {self.name}; choose one of {', '.join(allowed)}")
+
+    def require_model(self) -> None:
+        if self.model is None:
+            raise GraftError(f"this {type(self).__name__} has not been fitted or loaded yet")
+
+    def save(self, directory: str | Path) -> Path:
+        """A bundle: model.safetensors + config.json (task, its configuration, format version) + reports."""
+        self.require_model()
+        directory = Path(directory)
+        bundle.save_weights(directory, self.model.state_dict(), {"task": self.name, **self.config()})
+        self.save_extras(directory)
+        self.save_reports(directory)
+        return directory

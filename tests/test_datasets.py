@@ -4,6 +4,7 @@ from __future__ import annotations
 import bz2
 import csv
 import importlib.util
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from graft import datasets
+from graft.data.boxes import read_detection_dataset
 from graft.errors import DataError
 
 ELPV_TOTAL = 2624
@@ -167,3 +169,44 @@ def test_errors(tmp_path, monkeypatch):
         datasets.elpv(tmp_path / "other")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())
+
+
+TREES_CROWNS = 574 + 279 + 61 + 37  # boxes in the four annotated deepforest images
+
+
+def test_trees_region_split_is_leak_free_counted_and_idempotent(tmp_path):
+    out = datasets.prepare("trees", tmp_path)
+    assert out == tmp_path / "trees"
+    coco = {part: json.loads((out / part / "annotations.json").read_text()) for part in ("train", "test")}
+    tiles = {part: [(im["source"], *im["tile_xy"], im["width"], im["height"]) for im in c["images"]]
+             for part, c in coco.items()}
+    assert (len(tiles["train"]), len(tiles["test"])) == (66, 20)
+    for src, x, y, w, h in tiles["test"]:
+        for other, x2, y2, w2, h2 in tiles["train"]:
+            overlaps = x < x2 + w2 and x2 < x + w and y < y2 + h2 and y2 < y + h
+            assert not (src == other and overlaps), (src, x, y, x2, y2)
+    assert {s for s, *_ in tiles["test"]} == {"2019_YELL_2_528000_4978000_image_crop2.png",
+                                              "2019_YELL_2_541000_4977000_image_crop.png"}
+
+    boxes = {part: len(c["annotations"]) for part, c in coco.items()}
+    assert 0.2 < boxes["test"] / (boxes["train"] + boxes["test"]) < 0.3
+    labels = Counter(a["source_label"] for c in coco.values() for a in c["annotations"])
+    assert set(labels) == {"Tree", "Dead", "Alive"}
+    readme = (out / "README.txt").read_text()
+    for needle in ("train: 66 tiles", "test: 20 tiles, 437 boxes, 236 crowns", "715 crowns", "MIT", "NEON",
+                   "by region", "50%", "Dead and Alive"):
+        assert needle in readme
+    assert 715 + 236 == TREES_CROWNS
+    for part in ("train", "test"):
+        data = read_detection_dataset(out / part)
+        assert data.classes == ["Tree"] and data.report["boxes"] == boxes[part]
+        assert all(im.width == im.height == 400 for im in data.images)
+
+    before = snapshot(out)
+    assert datasets.trees(tmp_path) == out
+    assert snapshot(out) == before
+    small = datasets.trees(tmp_path, limit=3)
+    assert [len(list((small / p / "images").iterdir())) for p in ("train", "test")] == [3, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trees"]
+    with pytest.raises(DataError, match="overlap"):
+        datasets.trees(tmp_path, overlap=400)

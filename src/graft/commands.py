@@ -65,15 +65,19 @@ def fit_task(args) -> str:
 
 def models(args) -> int:
     from graft.backbones.catalog import catalog
+    from graft.tasks import ALIASES
 
-    rows = catalog(args.family, available_only=args.available)
+    task = ALIASES.get(args.task, args.task) if args.task else None
+    rows = catalog(args.family, available_only=args.available, task=task)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<26} {'family':<6} {'params':>8} {'input':>7} {'features':>8}  weights here")
+    print(f"{'name':<34} {'family':<8} {'params':>7} {'input':>6}  {'tasks':<20} {'licence':<26} weights here")
+    short = {"image-classification": "image-cls", "text-classification": "text-cls"}
     for r in rows:
-        print(f"{r['name']:<26} {r['family']:<6} {r['params_m']:>7.1f}M {r['input']:>7} {r['feature_dim']:>8}  "
-              f"{r['available'] or 'no (needs network or --weights)'}")
+        tasks = ", ".join(short.get(t, t) for t in r["tasks"])
+        print(f"{r['name']:<34} {r['family']:<8} {r['params_m']:>6.1f}M {r['input']:>6}  {tasks:<20} "
+              f"{r['licence'] or '?':<26} {r['available'] or 'no (needs network or --weights)'}")
     return 0
 
 
@@ -126,18 +130,26 @@ def fit(args) -> int:
 
 
 def evaluate(args) -> int:
-    import graft
-
-    model = graft.load(args.model)
+    model = _load(args.model)
     report = model.evaluate(args.data)
     print(json.dumps(report, indent=2) if args.json else model.format_report(report))
     return 0
 
 
-def predict(args) -> int:
+def _load(name: str):
+    """A saved model directory, or a pretrained detector of the zoo used as it is (e.g. COCO's)."""
     import graft
 
-    model = graft.load(args.model)
+    if not Path(name).exists():
+        from graft.tasks.detection import ObjectDetector, pretrained_detectors
+
+        if name in pretrained_detectors():
+            return ObjectDetector.pretrained(name)
+    return graft.load(name)
+
+
+def predict(args) -> int:
+    model = _load(args.model)
     if model.modality == "text":
         results = model.predict(_text_inputs(model, args), top_k=args.top_k)
     else:

@@ -1,8 +1,10 @@
 """Built-in real datasets, read from registry packages installed in the venv.
 
 Each is written to disk in the layout a user's own data takes: image folders
-(``train/<class>/*.png``, ``test/<class>/*.png``) or text CSVs (``train.csv``/``test.csv``
-with header ``text,label``), plus a README.txt with source, licence, split and counts.
+(``train/<class>/*.png``, ``test/<class>/*.png``), text CSVs (``train.csv``/``test.csv``
+with header ``text,label``) or COCO detection folders (``train/annotations.json`` +
+``train/images/*.png``, the same for ``test/``), plus a README.txt with source, licence, split
+and counts.
 Builds are idempotent (a hidden manifest records the parameters) and atomic (written to a
 temporary directory beside the target, then renamed into place).
 """
@@ -21,7 +23,7 @@ from typing import Callable
 
 from graft.errors import DataError
 
-__all__ = ["DATASETS", "bbc_news", "elpv", "prepare", "rotten_tomatoes"]
+__all__ = ["DATASETS", "bbc_news", "elpv", "prepare", "rotten_tomatoes", "trees"]
 
 _MANIFEST = ".graft-dataset.json"
 _FORMAT = 1
@@ -273,11 +275,149 @@ def bbc_news(root: str | Path, seed: int = 0, test_size: float = 0.25,
                          _BBC_README, seed, test_size, limit_per_class)
 
 
+_TREES_README = ("Trees: tree crowns in NEON aerial RGB images (object detection, one class)", """
+Source: PyPI package deepforest 2.1.0, folder deepforest/data (https://github.com/weecology/DeepForest):
+the four airborne RGB orthophoto crops (10 cm/pixel) of the US National Ecological Observatory Network
+(NEON) that come with hand-drawn tree-crown boxes in Pascal VOC XML:
+  2019_YELL_2_528000_4978000_image_crop2  2299x2472  574 Tree
+  2019_YELL_2_541000_4977000_image_crop   1249x1035  279 Tree
+  OSBS_029 (.tif, identical pixels to OSBS_029.png)  400x400  61 Tree
+  SOAP_061                                  400x400  37 (28 Dead, 9 Alive)
+The package's other images have no boxes and are not used.
+Class: one, Tree. SOAP_061's Dead and Alive crowns both become Tree; each annotation keeps its
+original label as "source_label".
+Layout: train/ and test/, each a COCO detection folder: annotations.json (bbox [x, y, w, h] in
+pixels of the tile; each image records its "source" image and "tile_xy", the tile's top-left corner
+in that image) and images/<source>_x<x>_y<y>.png.
+Tiles: {tile}x{tile} pixels (smaller where a region is smaller), neighbours overlapping by at least
+{overlap} px (the last tile of a row or column is flush with the region's edge). A crown cut by a tile
+edge is kept, clipped to the tile, when at least {visible:.0%} of its area lies inside the tile.
+Licence: deepforest is MIT (Weecology, University of Florida); the images are NEON Airborne
+Observation Platform data (NEON data policy: https://www.neonscience.org/data-samples/data-policies-citation;
+cite NEON when you publish with them).
+Citation: Weinstein, B.G. et al. DeepForest: A Python package for RGB deep learning tree crown
+delineation. Methods in Ecology and Evolution 11(12), 1743-1751 (2020). doi:10.1111/2041-210X.13472.
+""")
+_TREES_SPLIT = """Split: fixed, by region of the source image, never by tile, so overlapping tiles of one area never
+land in both parts. Each source image at least two tiles tall is cut into two horizontal bands: the
+bottom {test:.0%} of its height (at least one tile) is test, the rest is train; tiles are cut inside one
+band only. Images less than two tiles tall (with 400-pixel tiles: OSBS_029, SOAP_061) go to train.
+A crown belongs to the band that holds its centre, so no crown is in both parts.{limit}
+Counts (boxes: annotations over all tiles, a crown in two overlapping tiles counts twice; crowns: distinct
+source crowns):
+{counts}
+"""
+_TREES_TEST = 0.2  # bottom share of a large source image's height that goes to test
+_TREES_VISIBLE = 0.5  # share of a crown's area a tile must hold to keep it
+
+
+def _trees_regions(width: int, height: int, tile: int) -> dict[str, tuple[int, int, int, int]]:
+    """{split: (x1, y1, x2, y2)} bands of one source image (see _TREES_SPLIT)."""
+    if height < 2 * tile:
+        return {"train": (0, 0, width, height)}
+    cut = height - max(tile, round(_TREES_TEST * height))
+    return {"train": (0, 0, width, cut), "test": (0, cut, width, height)}
+
+
+def _starts(lo: int, hi: int, size: int, stride: int) -> list[int]:
+    """Tile starts covering lo..hi with `size`-long tiles `stride` apart, the last flush with hi."""
+    return list(range(lo, hi - size, stride)) + [hi - size]
+
+
+def _tiles(region: tuple[int, int, int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    x1, y1, x2, y2 = region
+    w, h = min(tile, x2 - x1), min(tile, y2 - y1)
+    return [(x, y, x + w, y + h) for y in _starts(y1, y2, h, tile - overlap)
+            for x in _starts(x1, x2, w, tile - overlap)]
+
+
+def _inside(box, area: tuple[int, int, int, int]) -> bool:
+    return area[0] <= (box[0] + box[2]) / 2 < area[2] and area[1] <= (box[1] + box[3]) / 2 < area[3]
+
+
+def _tile_boxes(boxes, indices: list[int], tile: tuple[int, int, int, int]) -> list[tuple[int, list[float]]]:
+    """(box index, [x, y, w, h] in the tile) of the boxes[indices] with enough of their area inside `tile`."""
+    kept = []
+    for i in indices:
+        x1, y1, x2, y2 = boxes[i]
+        cx1, cy1, cx2, cy2 = max(x1, tile[0]), max(y1, tile[1]), min(x2, tile[2]), min(y2, tile[3])
+        if cx2 > cx1 and cy2 > cy1 and (cx2 - cx1) * (cy2 - cy1) >= _TREES_VISIBLE * (x2 - x1) * (y2 - y1):
+            kept.append((i, [round(v, 2) for v in (cx1 - tile[0], cy1 - tile[1], cx2 - cx1, cy2 - cy1)]))
+    return kept
+
+
+def _trees_tiles(tile: int, overlap: int) -> dict[str, list[tuple]]:
+    """{split: [(source BoxedImage, tile rectangle, [(box index, bbox)])]} in source, row, column order."""
+    from graft.data.boxes import read_detection_dataset
+
+    source = read_detection_dataset(_package_file("deepforest", "deepforest==2.1.0", "data"))
+    parts: dict[str, list[tuple]] = {"train": [], "test": []}
+    for image in source.images:
+        for split, region in _trees_regions(image.width, image.height, tile).items():
+            mine = [i for i, box in enumerate(image.boxes) if _inside(box, region)]
+            for rect in _tiles(region, tile, overlap):
+                parts[split].append((image, rect, _tile_boxes(image.boxes, mine, rect)))
+    return parts
+
+
+def _write_trees_part(directory: Path, tiles: list[tuple]) -> dict:
+    """COCO annotations.json + images/*.png of one split; returns its counts."""
+    from graft.data.images import load_image
+
+    (directory / "images").mkdir(parents=True)
+    images, annotations, crowns, opened = [], [], set(), {}
+    for number, (source, rect, boxes) in enumerate(tiles, 1):
+        if source.path not in opened:
+            opened = {source.path: load_image(source.path)}  # tiles come grouped by source image
+        name = f"{source.path.stem}_x{rect[0]}_y{rect[1]}.png"
+        opened[source.path].crop(rect).save(directory / "images" / name, compress_level=1)
+        images.append({"id": number, "file_name": name, "width": rect[2] - rect[0], "height": rect[3] - rect[1],
+                       "source": source.path.name, "tile_xy": [rect[0], rect[1]]})
+        for i, bbox in boxes:
+            crowns.add((source.path.name, i))
+            annotations.append({"id": len(annotations) + 1, "image_id": number, "category_id": 1, "bbox": bbox,
+                                "area": round(bbox[2] * bbox[3], 2), "iscrowd": 0,
+                                "source_label": source.labels[i]})
+    coco = {"info": {"description": "tree crowns in NEON aerial RGB tiles, from deepforest 2.1.0"},
+            "images": images, "annotations": annotations,
+            "categories": [{"id": 1, "name": "Tree", "supercategory": "plant"}]}
+    (directory / "annotations.json").write_text(json.dumps(coco, indent=1) + "\n", encoding="utf-8")
+    return {"tiles": len(images), "boxes": len(annotations), "crowns": len(crowns)}
+
+
+def trees(root: str | Path, seed: int = 0, tile: int = 400, overlap: int = 100, limit: int | None = None) -> Path:
+    """Tree crowns in aerial images as ``root/trees/{train,test}/`` COCO folders of `tile`-pixel PNG tiles.
+
+    The split is fixed and by region (see _TREES_SPLIT), so `seed` changes nothing (it is accepted like every
+    built-in dataset's). `overlap`: pixels shared by neighbouring tiles. `limit`: the first N tiles per split.
+    """
+    if tile < 32 or not 0 <= overlap < tile or (limit is not None and limit < 1):
+        raise DataError(f"trees needs tile >= 32, 0 <= overlap < tile and limit >= 1 or None "
+                        f"(got tile={tile}, overlap={overlap}, limit={limit})")
+
+    def write(tmp: Path) -> None:
+        counts = {}
+        for split, tiles in _trees_tiles(tile, overlap).items():
+            counts[split] = _write_trees_part(tmp / split, tiles[:limit])
+        title, body = _TREES_README
+        lines = "\n".join(f"  {s}: {c['tiles']} tiles, {c['boxes']} boxes, {c['crowns']} crowns"
+                          for s, c in counts.items())
+        note = f" Then only the first {limit} tiles of each part are kept." if limit is not None else ""
+        split_text = _TREES_SPLIT.format(test=_TREES_TEST, limit=note, counts=lines)
+        text = (f"{title}\n\n{body.format(tile=tile, overlap=overlap, visible=_TREES_VISIBLE).strip()}\n\n"
+                f"{split_text.strip()}\n\nWritten by graft.datasets.\n")
+        (tmp / "README.txt").write_text(text, encoding="utf-8")
+
+    params = {"dataset": "trees", "tile": tile, "overlap": overlap, "limit": limit}
+    return _build(Path(root) / "trees", params, write)
+
+
 DATASETS: dict[str, Callable[..., Path]] = {
     "elpv": elpv,
     "elpv-4level": functools.partial(elpv, variant="4level"),
     "rotten-tomatoes": rotten_tomatoes,
     "bbc-news": bbc_news,
+    "trees": trees,
 }
 
 

@@ -17,6 +17,11 @@ def create_backbone(name: str, weights: str | Path | None = "pretrained", **opti
     ``options`` go to the family's builder: ``pooling``, ``image_size`` / ``max_length``, ...
     """
     cfg = get_cfg(name)
+    if cfg.family == "detector":
+        from graft.errors import GraftError
+
+        raise GraftError(f"'{name}' is a whole detector, not a backbone: use it with --task detection "
+                         "(graft.ObjectDetector)")
     if weights is None:
         resolved = None
     else:

@@ -1,4 +1,5 @@
-"""The zoo as rows for `graft models`: what each backbone is and whether its weights are here."""
+"""The zoo as rows for `graft models`: what each model is, which tasks it suits, its licence, and whether
+its weights are here."""
 from __future__ import annotations
 
 from graft.backbones.registry import PackageFile, get_cfg, list_backbones
@@ -16,14 +17,17 @@ def weights_here(name: str) -> str | None:
     return None
 
 
-def catalog(family: str | None = None, available_only: bool = False) -> list[dict]:
+def catalog(family: str | None = None, available_only: bool = False, task: str | None = None) -> list[dict]:
     rows = []
     for name in list_backbones(family):
         cfg = get_cfg(name)
+        if task is not None and task not in cfg.tasks:
+            continue
         prep = cfg.preprocessing
-        size = f"{prep.input_size}px" if cfg.family == "image" else f"{prep.max_length}tok"
+        size = f"{prep.max_length}tok" if cfg.family == "text" else f"{prep.input_size}px"
         row = {"name": name, "family": cfg.family, "params_m": cfg.params_m, "input": size,
-               "feature_dim": cfg.feature_dim, "available": weights_here(name), "description": cfg.description}
+               "feature_dim": cfg.feature_dim, "tasks": list(cfg.tasks), "licence": cfg.licence,
+               "available": weights_here(name), "description": cfg.description}
         if row["available"] or not available_only:
             rows.append(row)
     return rows

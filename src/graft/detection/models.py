@@ -7,6 +7,7 @@ phase and at the head learning rate. Two architectures:
 
 - ``ssd-coco``: SSD-MobileNetV2 trained on COCO (offline, from a registry package). Fine-tuning starts
   from a whole detector; only the class convs are new.
+- ``fasterrcnn-mobilenet-v3``: torchvision's COCO Faster R-CNN (online); a new box predictor.
 - ``fasterrcnn``: Faster R-CNN with a feature pyramid on any timm image backbone of the zoo (ImageNet
   weights); the FPN, the RPN and the RoI heads are new. Anchor sizes follow the training boxes.
 """
@@ -26,7 +27,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from graft.backbones import LayerGroup, create_backbone
 from graft.errors import GraftError
 
-ARCHS = ("ssd-coco", "fasterrcnn")
+ARCHS = ("ssd-coco", "fasterrcnn-mobilenet-v3", "fasterrcnn")
 FPN_LEVELS = (2, 3, 4)  # timm feature levels at strides 8, 16 and 32
 FPN_CHANNELS = 128  # narrower than torchvision's 256, to keep training affordable on a CPU
 
@@ -41,19 +42,71 @@ class Detector:
         return [p for n, p in self.model.named_parameters() if n.startswith(tuple(self.new))]
 
 
-# ---------------------------------------------------------------------------------------- SSD (COCO)
-def build_ssd_coco(num_classes: int | None, weights: bool) -> Detector:
+# ---------------------------------------------------------------------------- whole pretrained detectors
+def _pretrained_state(name: str, weights) -> tuple[dict | None, str, str | None]:
+    """(state dict or None, where it came from, sha256) for a detector of the zoo, resolved offline-first."""
+    from graft.backbones import get_cfg
+    from graft.backbones.weights import read_state_dict, resolve
+
+    if weights is None:
+        return None, "random init", None
+    cfg = get_cfg(name)
+    found = resolve(cfg, None if weights == "pretrained" else weights)
+    if found.location.suffix == ".pb":  # the TensorFlow graph as packaged: converted once, then cached
+        from graft.backbones.weights import cache_location
+        from graft.detection import ssd_coco
+
+        ssd_coco.load_pretrained(cache_location(cfg).parent)
+        found = resolve(cfg)
+    return read_state_dict(found.location), found.source, found.sha256
+
+
+def build_ssd_coco(num_classes: int | None, weights, name: str = "ssd_mobilenet_v2_coco") -> Detector:
     """The COCO SSD; ``num_classes`` (background included) replaces its class convs, None keeps COCO's."""
     from graft.detection import ssd_coco
 
-    model = ssd_coco.load_pretrained() if weights else ssd_coco.SSDMobileNetV2()
+    state, source, sha256 = _pretrained_state(name, weights)
+    model = ssd_coco.SSDMobileNetV2()
+    if state is not None:
+        model.load_state_dict(state)
+    model.weights_source, model.weights_sha256 = source, sha256
     new = []
     if num_classes is not None:
         ssd_coco.replace_class_head(model, num_classes)
         new = ["head.classification_head."]
-    groups = [LayerGroup(name, tuple(params)) for name, params in ssd_coco.layer_groups(model)
-              if not (num_classes is not None and name == "class_head")]
+    groups = [LayerGroup(group, tuple(params)) for group, params in ssd_coco.layer_groups(model)
+              if not (num_classes is not None and group == "class_head")]
     return Detector(model, groups, new)
+
+
+def build_torchvision_detector(num_classes: int | None, weights, name: str = "fasterrcnn_mobilenet_v3_large_fpn",
+                               image_size: int = 800) -> Detector:
+    """torchvision's COCO Faster R-CNN (MobileNetV3-L FPN); a new box predictor for ``num_classes``."""
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+
+    state, source, sha256 = _pretrained_state(name, weights)
+    model = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, num_classes=91,
+                                              min_size=image_size, max_size=image_size)
+    if state is not None:
+        model.load_state_dict(state)
+    model.weights_source, model.weights_sha256 = source, sha256
+    new = []
+    if num_classes is not None:
+        features = model.roi_heads.box_predictor.cls_score.in_features
+        model.roi_heads.box_predictor = FastRCNNPredictor(features, num_classes)
+        new = ["roi_heads.box_predictor."]
+    body = model.backbone.body  # MobileNetV3's feature blocks, input side first, in four groups
+    names = [n for n, _ in model.named_parameters() if not n.startswith(tuple(new))]
+    blocks = sorted({int(n.split(".")[2]) for n in names if n.startswith("backbone.body.")})
+    cuts = [blocks[len(blocks) * i // 4] for i in range(4)] + [len(body) + 1]
+    groups = [LayerGroup(f"body_{a}_{b - 1}", tuple(n for n in names if n.startswith("backbone.body.")
+                                                    and a <= int(n.split(".")[2]) < b))
+              for a, b in zip(cuts, cuts[1:])]
+    groups += [LayerGroup("fpn", tuple(n for n in names if n.startswith("backbone.fpn."))),
+               LayerGroup("rpn", tuple(n for n in names if n.startswith("rpn."))),
+               LayerGroup("roi_heads", tuple(n for n in names if n.startswith("roi_heads.")))]
+    return Detector(model, [g for g in groups if g.params], new)
 
 
 # ------------------------------------------------------------------------- Faster R-CNN on a timm trunk

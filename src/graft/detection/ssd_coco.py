@@ -333,6 +333,25 @@ class SSDMobileNetV2(SSD):
 
 # --------------------------------------------------------------------------------- heads and param groups
 
+def set_input_size(model: SSDMobileNetV2, size: int) -> SSDMobileNetV2:
+    """Run at ``size`` x ``size`` instead of 300, keeping the anchors' sizes in pixels.
+
+    The anchors are fractions of the input; scaling them by ``300 / size`` keeps each feature map's anchors
+    at the pixel sizes the detector learnt on COCO, so a larger input makes small objects (aerial crowns,
+    distant signs) larger in pixels for the same features, and the finer grids place more anchors. In place.
+    """
+    zoom = 300 / size
+    generator = model.anchor_generator
+    base = getattr(generator, "base_specs", generator.box_specs)
+    generator.base_specs = base
+    generator.box_specs = [[(scale * zoom, ratio) for scale, ratio in specs] for specs in base]
+    generator._cache.clear()
+    model.transform.min_size, model.transform.max_size = (size,), size
+    model.transform.fixed_size = (size, size)
+    model.input_size = size
+    return model
+
+
 def replace_class_head(model: SSDMobileNetV2, num_classes: int, prior: float = 0.01) -> SSDMobileNetV2:
     """New classification convs for ``num_classes`` (background at 0 included); backbone, extras and box heads kept.
 

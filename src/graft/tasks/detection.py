@@ -35,6 +35,24 @@ def pretrained_detectors() -> list[str]:
     return [n for n in list_backbones("detector") if get_cfg(n).arch in ARCHS]
 
 
+SSD_OBJECT_PIXELS = 60  # between its two smallest anchors (30 and 60 px at any input size)
+SSD_SIZES = (300, 640)  # 300: as trained on COCO; 640: about 4.5x the compute, the most a CPU budget carries
+
+
+def ssd_input_size(data: DetectionData) -> int:
+    """The COCO SSD's input size for these objects: the median object reaches ``SSD_OBJECT_PIXELS``.
+
+    The SSD resizes every image to a square; its smallest anchors are 30 px. Small objects (median under a
+    fifth of the image, e.g. tree crowns in aerial tiles) get a larger input, anchors kept in pixels.
+    """
+    relative = sorted(math.sqrt(max((b[2] - b[0]) * (b[3] - b[1]), 1.0)) / min(im.width, im.height)
+                      for im in data.images for b in im.boxes)
+    if not relative:
+        return SSD_SIZES[0]
+    size = SSD_OBJECT_PIXELS / relative[len(relative) // 2]
+    return int(min(max(round(size / 32) * 32, SSD_SIZES[0]), SSD_SIZES[1]))
+
+
 def _arch(backbone: str) -> str:
     from graft.backbones import get_cfg
 
@@ -151,7 +169,8 @@ class ObjectDetector(Task):
     Strategies: ``feature-extraction`` trains only the new modules; ``fine-tune`` trains them first
     (``head_epochs``), then unfreezes the last ``unfreeze`` layer groups with learning rates decaying by
     ``lr_decay`` per group going down; ``auto`` fine-tunes with at least 100 boxes per class, else extracts.
-    ``image_size``: the model's input size (the COCO SSD always runs at 300); ``min_score``: predictions
+    ``image_size``: the model's input size (default: from the objects' sizes, see ``ssd_input_size``; the
+    COCO SSD keeps its anchors' pixel sizes at any input size); ``min_score``: predictions
     below it are dropped (saved with the model); ``vflip``: vertical flips too (aerial imagery).
     """
 
@@ -216,17 +235,17 @@ class ObjectDetector(Task):
 
     # ---- model -------------------------------------------------------------------------------------
     def _input_size(self, data: DetectionData) -> int:
-        if self.arch == "ssd-coco":
-            return 300  # its anchors and box regression are fixed to a 300x300 input
         if self.image_size:
             return self.image_size
+        if self.arch == "ssd-coco":
+            return ssd_input_size(data)
         sides = sorted(min(im.width, im.height) for im in data.images)
         return int(min(max(sides[len(sides) // 2], 320), 640))  # the images' own scale, within CPU reach
 
     def build(self, weights) -> Detector:
         num_classes = len(self.classes) + 1
         if self.arch == "ssd-coco":
-            return build_ssd_coco(num_classes, weights, self.backbone_name)
+            return build_ssd_coco(num_classes, weights, self.backbone_name, self.image_size)
         if self.arch == "fasterrcnn-mobilenet-v3":
             return build_torchvision_detector(num_classes, weights, self.backbone_name, self.image_size)
         from graft.backbones import get_cfg

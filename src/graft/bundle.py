@@ -101,3 +101,13 @@ def load_weights(directory: str | Path, config: dict) -> dict[str, torch.Tensor]
         raise BundleError(f"{path} does not match the sha256 recorded in {CONFIG}: "
                           "the file was changed or damaged; refusing to load it")
     return load_file(path)
+
+
+def load_into(model: torch.nn.Module, directory: str | Path, config: dict) -> None:
+    """The bundle's checked weights into ``model`` (every tensor, no more, no fewer), then eval mode."""
+    state = load_weights(directory, config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BundleError(f"{directory}: weights do not fit the recorded model ({exc})".splitlines()[0]) from None
+    model.eval()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +203,27 @@ def test_coco_names_match_the_standard_90_id_map():
 
     expected = {i: n for i, n in enumerate(_COCO_CATEGORIES) if i > 0 and n != "N/A"}
     assert ssd_coco.COCO_NAMES == expected and len(expected) == 80
+
+
+def test_a_larger_input_keeps_the_anchors_sizes_in_pixels():
+    model = ssd_coco.SSDMobileNetV2()
+    before = model.anchor_generator.normalized_anchors([(19, 19)])[:3, 2:] * 300
+    ssd_coco.set_input_size(model, 600)
+    after = model.anchor_generator.normalized_anchors([(38, 38)])[:3, 2:] * 600
+    assert torch.allclose(before, after)
+    assert model.transform.fixed_size == (600, 600)
+    ssd_coco.set_input_size(model, 300)  # back again: from the original sizes, not compounded
+    assert torch.allclose(model.anchor_generator.normalized_anchors([(19, 19)])[:3, 2:] * 300, before)
+
+
+def test_input_size_follows_the_objects():
+    from graft.data.boxes import BoxedImage, DetectionData
+    from graft.tasks.detection import ssd_input_size
+
+    def one_box(side):
+        images = [BoxedImage(Path("x.png"), 400, 400, ((0, 0, side, side),), ("a",))]
+        return DetectionData(images, ["a"], {}, "", "coco")
+
+    assert ssd_input_size(one_box(38)) == 640  # tree crowns in 400 px tiles: capped at 640
+    assert ssd_input_size(one_box(50)) == 480  # 60 px / (50 / 400)
+    assert ssd_input_size(one_box(200)) == 300  # large objects: as trained

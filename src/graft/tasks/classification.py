@@ -395,12 +395,7 @@ class Classifier(Task):
         backbone.weights_source, backbone.weights_sha256 = spec["weights_source"], spec["weights_sha256"]
         head = classification_head(backbone.feature_dim, len(self.classes), self.head_hidden, self.dropout)
         self.model = BackboneWithHead(backbone, head)
-        state = bundle.load_weights(directory, config)
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise bundle.BundleError(f"{directory}: weights do not fit the recorded model ({exc})".splitlines()[0])
-        self.model.eval()
+        bundle.load_into(self.model, directory, config)
         strategies.freeze(backbone)
         return self
 

@@ -457,12 +457,7 @@ class ObjectDetector(Task):
         self.strategy_used, self.strategy_reason = config["strategy"]["used"], config["strategy"]["reason"]
         self.detector = self.build(None)
         self.model = self.detector.model
-        state = bundle.load_weights(directory, config)
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise bundle.BundleError(f"{directory}: weights do not fit the recorded model ({exc})".splitlines()[0])
-        self.model.eval()
+        bundle.load_into(self.model, directory, config)
         strategies.freeze(self.model)
         return self
 

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import graft
+import torch
 from graft import strategies
 from graft.detection.models import anchor_sizes
 from graft.errors import DataError, GraftError
@@ -154,3 +155,27 @@ def test_evaluation_refuses_classes_the_model_never_saw(tree_tiles, tmp_path):
 def test_untrained_detector_says_so():
     with pytest.raises(GraftError, match="not been fitted"):
         ObjectDetector().predict(["x.png"])
+
+
+def test_augmentation_moves_the_boxes_with_the_pixels(tmp_path):
+    """A white square on black, boxed: after random flips the box must still frame the white square."""
+    import numpy as np
+    from PIL import Image
+
+    from graft.data.boxes import BoxedImage
+    from graft.tasks.detection import _Boxes
+
+    pixels = np.zeros((60, 80, 3), np.uint8)
+    pixels[10:30, 5:25] = 255
+    Image.fromarray(pixels).save(tmp_path / "square.png")
+    item = BoxedImage(tmp_path / "square.png", 80, 60, ((5.0, 10.0, 25.0, 30.0),), ("a",))
+    dataset = _Boxes([item], {"a": 1}, train=True, vflip=True)
+    seen = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        image, target = dataset[0]
+        x1, y1, x2, y2 = target["boxes"][0].round().int().tolist()
+        bright = image.mean(0) > 0.5
+        assert bright[y1:y2, x1:x2].all() and bright.sum() == (x2 - x1) * (y2 - y1)
+        seen.add((x1, y1))
+    assert len(seen) > 1  # the flips did happen

@@ -1,13 +1,14 @@
-"""``python -m benchmarks [--quick] [--only speed,accuracy,scaling]``.
+"""``python -m benchmarks [--quick] [--only speed,accuracy,scaling,detection]``.
 
-Writes ``benchmarks/results/<date>-<host>.json`` and ``.md`` plus ``-speed/-accuracy/-scaling.png``. Sections
-run with ``--only`` replace their part of an existing file of the same date and host.
+Writes ``benchmarks/results/<date>-<host>.json`` and ``.md`` plus ``-speed/-accuracy/-scaling/-detection.png``.
+Sections run with ``--only`` replace their part of an existing file of the same date and host.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import importlib.metadata
+import inspect
 import json
 import os
 import platform
@@ -18,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import accuracy, common, report, scaling, speed
+from benchmarks import accuracy, common, detection, report, scaling, speed
 
-SECTIONS = {"speed": speed.run, "accuracy": accuracy.run, "scaling": scaling.run}
+SECTIONS = {"speed": speed.run, "accuracy": accuracy.run, "scaling": scaling.run, "detection": detection.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -56,13 +57,16 @@ def environment(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small slices and fewer repeats (< 10 minutes)")
-    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: speed,accuracy,scaling")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: " + ",".join(SECTIONS))
     parser.add_argument("--threads", default="auto",
                         help="intra-op threads for every contestant; auto: CPUs left idle by the 1-minute load "
                              "average at start (at least 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true", help="rewrite the .md and plots from today's .json")
+    parser.add_argument("--row-timeout", type=float, default=None,
+                        help="seconds one training row may run before it is recorded as timed out (detection; "
+                             "default 1800 quick, 10800 full)")
     args = parser.parse_args(argv)
     args.threads = auto_threads() if args.threads == "auto" else int(args.threads)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -82,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in [] if args.report_only else chosen:
             print(f"[benchmarks] {name} ({'quick' if args.quick else 'full'}) ...", flush=True)
             load, start = os.getloadavg()[0], time.perf_counter()
-            section = SECTIONS[name](quick=args.quick, threads=args.threads, seed=args.seed, workdir=workdir)
+            run = SECTIONS[name]
+            extra = {"row_timeout": args.row_timeout} if "row_timeout" in inspect.signature(run).parameters else {}
+            section = run(quick=args.quick, threads=args.threads, seed=args.seed, workdir=workdir, **extra)
             section.update(mode="quick" if args.quick else "full", seconds=round(time.perf_counter() - start, 1),
                            command=env["command"], threads=args.threads)
             results[name] = section

@@ -6,6 +6,7 @@ from pathlib import Path
 from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
+SECTION_KEYS = ("speed", "accuracy", "scaling", "detection")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -104,12 +105,13 @@ def markdown(results: dict) -> str:
              "Commands: " + "; ".join(f"{k}: `{results[k].get('command', env['command'])}` "
                                       f"({results[k].get('seconds', 0) / 60:.1f} min, "
                                       f"{results[k].get('threads', env['threads'])} thread(s))"
-                                      for k in ("speed", "accuracy", "scaling") if k in results) + ".  ",
+                                      for k in SECTION_KEYS if k in results) + ".  ",
              "Load average (1 min) when each section started/ended: " +
              "; ".join(f"{k} {v[0]:.1f}→{v[1]:.1f}" for k, v in env.get("load", {}).items()) +
-             " — other processes share this CPU, so compare ratios measured in the same run, not absolute times.",
-             "", "## Targets", "", "| target | result |", "|---|---|"]
-    lines += [f"| {t} | {r} |" for t, r in targets(results)]
+             " — other processes share this CPU, so compare ratios measured in the same run, not absolute times."]
+    if any(k in results for k in ("speed", "accuracy")):  # the targets are theirs
+        lines += ["", "## Targets", "", "| target | result |", "|---|---|"]
+        lines += [f"| {t} | {r} |" for t, r in targets(results)]
     if any(results.get(k, {}).get("mode") == "quick" for k in ("speed", "accuracy")):
         lines += ["", "Quick mode: tiny slices, one seed, few repeats, 160-px images and 3 fine-tune epochs for the "
                       "accuracy runs; fixed start-up costs dominate small fits. Read the targets from a full run."]
@@ -238,7 +240,85 @@ def markdown(results: dict) -> str:
                          f"{marginal:.1f} s per extra 1k images (a fixed start-up cost plus a constant rate is linear); "
                          f"peak RSS change {b['peak_rss_mb'] - a['peak_rss_mb']:+.0f} MiB (the feature matrix graft "
                          f"keeps in memory: {b['features_mb'] - a['features_mb']:+.0f} MiB).")
+    lines += _detection_markdown(results.get("detection"))
     return "\n".join(lines) + "\n"
+
+
+DETECTION_STARTS = {"coco": "COCO-started (SSD-MobileNetV2 COCO)",
+                    "imagenet": "ImageNet-started (Faster R-CNN, MobileNetV2)",
+                    "scratch": "scratch (same Faster R-CNN, random init)"}
+DETECTION_SPEED = {
+    "graft_detect": "graft `ObjectDetector.pretrained(...).detect(paths)`",
+    "graft_detect_fp32": "graft `detect(paths)` with bf16 autocast off (as `GRAFT_BF16=0`)",
+    "torch_eager": "same SSD weights, plain eager PyTorch (`load_pretrained()`, `inference_mode`)",
+    "opencv_dnn": "OpenCV DNN, original TensorFlow graph",
+    "torchvision_ssdlite_random": "torchvision `ssdlite320_mobilenet_v3_large`, **random weights** (speed only)"}
+
+
+def _detection_markdown(det: dict | None) -> list[str]:
+    if not det:
+        return []
+    mode = det.get("mode", "?")
+    lines = []
+    acc = det.get("accuracy")
+    if acc:
+        st = acc["settings"]
+        lines += ["", f"## Detection: test mAP vs training tiles — trees ({mode} mode)", "",
+                  f"{st['dataset']}: nested seeded subsets (seed {st['subset_seed']}) of the {st['train_tiles']} "
+                  f"training tiles, scored on the {st['test_tiles']} held-out test tiles (another region of the same "
+                  f"source images); {st['recipe']}. fit() holds out a seeded 20 % of the tiles it is given for "
+                  "validation (early stopping, best epoch kept); neighbouring training tiles overlap, so that "
+                  "validation is optimistic, and the test tiles are never seen in training. One seed per cell, "
+                  "so differences of a few points are within run-to-run noise. mAP from torchmetrics (COCO "
+                  "protocol); recall is COCO's mAR@100."
+                  + (" **Quick mode: one head and one fine-tune epoch on the smallest subset — a check that the "
+                     "pipeline runs, not a measure of accuracy.**" if mode == "quick" else ""), "",
+                  "| start | tiles (train / val) | train boxes | epochs (head + fine-tune) | fit s | test mAP@.5 "
+                  "| mAP@[.5:.95] | recall | peak RSS MiB |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in acc["runs"]:
+            name = DETECTION_STARTS.get(r["start"], r["start"])
+            if "error" in r:
+                lines.append(f"| {name} | {r['tiles']} | | | | {r['error']} | | | |")
+                continue
+            ep = r["epochs"]
+            lines.append(f"| {name} | {r['tiles']} ({r['fit_train_images']} / {r['fit_val_images']}) | "
+                         f"{r['boxes']:,} | "
+                         f"{ep.get('head', 0)} + {ep.get('fine-tune', 0)} | {r['fit_s']:.0f} | "
+                         f"**{r['test_map_50']:.3f}** | {r['test_map']:.3f} | {r['test_recall']:.3f} | "
+                         f"{r['peak_rss_mb']:.0f} |")
+        lines += ["", "Options, as passed and as resolved by graft:", ""]
+        seen = {}
+        for r in acc["runs"]:
+            if "resolved" in r and r["start"] not in seen:
+                seen[r["start"]] = r
+        for start, r in seen.items():
+            res = r["resolved"]
+            opts = ", ".join(f"{k}={v!r}" for k, v in r["options"].items())
+            lines.append(f"- {start}: `ObjectDetector({r['backbone']!r}, {opts})` → input {res['image_size']} px"
+                         + (f", anchors {res['anchor_sizes']} px" if res.get("anchor_sizes") else "")
+                         + ", " + ", ".join(f"{k} {v}" for k, v in res["training"].items())
+                         + f", unfreeze {res['strategy']['unfreeze']}, train_bn {res['strategy']['train_bn']}, "
+                           f"seed {res['seed']}; weights: {res['weights_source']}.")
+    speed = det.get("speed")
+    if speed:
+        lines += ["", f"## Detection inference speed ({mode} mode)", ""]
+        if "error" in speed:
+            return lines + [f"Not measured: {speed['error']}"]
+        rt = speed.get("runtime", {})
+        lines += [f"Images/s, one process, {speed['threads']} thread(s), {speed['n_images']} images per call "
+                  f"({', '.join(speed['images'])}); every call reads and decodes the image files; "
+                  f"{speed['rounds']} interleaved rounds (each round times every contestant once), median round. "
+                  f"PyTorch contestants take batches of {speed['batch']} (as graft's `detect`), OpenCV one image at "
+                  f"a time. graft's runtime in that process: fast {rt.get('fast')}, bf16 autocast {rt.get('bf16')}, "
+                  f"allocator tuned {rt.get('allocator_tuned')} (process-wide, so it applies to every contestant).",
+                  "", "| contestant | images/s | vs OpenCV | detections ≥ 0.5 (all images) |", "|---|---|---|---|"]
+        for key, ips in speed["images_per_s"].items():
+            lines.append(f"| {DETECTION_SPEED.get(key, key)} | {ips:.1f} | **{speed['vs_opencv'][key]:.2f}x** | "
+                         f"{speed['detections_at_0.5'].get(key, '—')} |")
+        lines += ["", f"graft's `detect` folds BatchNorm into the convolutions and stores weights channels-last on "
+                      f"every call ({1000 * speed['graft_fuse_per_call_s']:.0f} ms here, included in its rate)."]
+    return lines
 
 
 def plots(results: dict, stem: Path) -> list[Path]:
@@ -303,6 +383,32 @@ def plots(results: dict, stem: Path) -> list[Path]:
         a2.set_ylabel("MiB")
         a2.legend()
         written.append(_save(fig, stem, "scaling"))
+    det = results.get("detection", {})
+    det_runs = [r for r in det.get("accuracy", {}).get("runs", []) if "test_map_50" in r]
+    det_speed = det.get("speed", {}).get("images_per_s")
+    if det_runs or det_speed:
+        fig, axes = plt.subplots(1, 2 if det_runs and det_speed else 1, figsize=(10 if det_runs and det_speed else 6,
+                                                                                   3.8), squeeze=False)
+        axes = list(axes[0])
+        if det_runs:
+            ax = axes.pop(0)
+            for start, label in DETECTION_STARTS.items():
+                pts = sorted((r["tiles"], r["test_map_50"]) for r in det_runs if r["start"] == start)
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
+            ax.set_xticks(sorted({r["tiles"] for r in det_runs}))
+            ax.set_xlabel("training tiles (400x400), 20 % of them held out for validation")
+            ax.set_ylabel("trees test mAP@.5")
+            ax.set_ylim(bottom=0)
+            ax.legend(fontsize=7)
+        if det_speed:
+            ax = axes.pop(0)
+            names = list(det_speed)[::-1]  # the table's order, top down
+            ax.barh(names, [det_speed[n] for n in names], color="tab:blue")
+            for i, n in enumerate(names):
+                ax.text(det_speed[n], i, f" {det_speed[n]:.1f}", va="center")
+            ax.set_xlabel("images/s (SSD detection, same images and threads)")
+        written.append(_save(fig, stem, "detection"))
     return written
 
 

@@ -69,6 +69,7 @@ def test_only_detection_keeps_the_other_sections(tmp_path, monkeypatch):
         calls["scaling"] = True
         return {"settings": {"what": "x", "backbone": "b", "image_size": 96}, "runs": []}
 
+    monkeypatch.setattr(bench_main.common, "LOG", None)  # main() points it at the run's log: restored after
     monkeypatch.setitem(bench_main.SECTIONS, "detection", fake_detection)
     monkeypatch.setitem(bench_main.SECTIONS, "scaling", fake_scaling)
     env = bench_main.environment(type("A", (), {"threads": 1, "seed": 0})())

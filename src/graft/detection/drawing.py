@@ -55,6 +55,7 @@ def plot_sheet(examples: list, path: Path, columns: int = 4) -> None:
     """A grid of (BoxedImage, predicted objects): true boxes green, predicted red with label and score."""
     from matplotlib.figure import Figure
 
+    columns = max(1, min(columns, len(examples)))
     rows = math.ceil(len(examples) / columns)
     fig = Figure(figsize=(4 * columns, 4 * rows))
     axes = fig.subplots(rows, columns, squeeze=False)
@@ -62,7 +63,8 @@ def plot_sheet(examples: list, path: Path, columns: int = 4) -> None:
         ax.axis("off")
     for ax, (item, objects) in zip(axes.flat, examples):
         ax.imshow(draw(item.path, objects, [list(b) for b in item.boxes]).permute(1, 2, 0).numpy())
-        ax.set_title(f"{item.path.name}: {len(item.boxes)} true, {len(objects)} found", fontsize=9)
+        name = item.path.name if len(item.path.name) <= 28 else "..." + item.path.name[-25:]
+        ax.set_title(f"{name}: {len(item.boxes)} true, {len(objects)} found", fontsize=8)
     fig.suptitle("validation images: true boxes green, predictions red")
     fig.tight_layout()
     fig.savefig(path, dpi=80)

@@ -22,9 +22,13 @@ def graft(*args, check=True, **env):
 
 def test_models_available_lists_packaged_weights():
     rows = json.loads(graft("models", "--available", "--json").stdout)
-    assert {r["name"] for r in rows} == {"mobilenet_v2", "efficientnet_lite0", "minilm-l6"}
+    assert {r["name"] for r in rows} == {"mobilenet_v2", "efficientnet_lite0", "minilm-l6", "ssd_mobilenet_v2_coco"}
     everything = json.loads(graft("models", "--json").stdout)
-    assert len(everything) >= 17 and {"name", "family", "params_m", "input", "feature_dim"} <= set(everything[0])
+    assert len(everything) >= 19 and {"name", "family", "params_m", "input", "tasks", "licence"} <= set(everything[0])
+    assert all(r["licence"] for r in everything)  # every entry shows its licence
+    detection = {r["name"]: r for r in json.loads(graft("models", "--task", "detection", "--json").stdout)}
+    assert detection["ssd_mobilenet_v2_coco"]["family"] == "detector" and "mobilenet_v2" in detection
+    assert "minilm-l6" not in detection
 
 
 def test_image_fit_evaluate_predict(elpv_slice, tmp_path):

@@ -28,6 +28,7 @@ from graft.backbones import LayerGroup, create_backbone
 from graft.errors import GraftError
 
 ARCHS = ("ssd-coco", "fasterrcnn-mobilenet-v3", "fasterrcnn")
+DENSE_CANDIDATES, DENSE_DETECTIONS = 400, 300  # per class before NMS, per image after it
 FPN_LEVELS = (2, 3, 4)  # timm feature levels at strides 8, 16 and 32
 FPN_CHANNELS = 128  # narrower than torchvision's 256, to keep training affordable on a CPU
 
@@ -78,6 +79,9 @@ def build_ssd_coco(num_classes: int | None, weights, name: str = "ssd_mobilenet_
     if num_classes is not None:
         ssd_coco.replace_class_head(model, num_classes)
         new = ["head.classification_head."]
+        # the COCO graph keeps 100 candidates per class before NMS (kept above for parity with it); a dense
+        # scene (a tile of 40 tree crowns) needs more, as torchvision's SSD default of 400 allows
+        model.topk_candidates, model.detections_per_img = DENSE_CANDIDATES, DENSE_DETECTIONS
     groups = [LayerGroup(group, tuple(params)) for group, params in ssd_coco.layer_groups(model)
               if not (num_classes is not None and group == "class_head")]
     return Detector(model, groups, new)

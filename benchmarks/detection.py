@@ -250,7 +250,8 @@ def run(quick: bool, threads: int, seed: int, workdir: Path, row_timeout: float 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """One accuracy row in its own process, printed as JSON (to time a row before a full run)."""
+    """One accuracy row of the full section (same options) in its own process, printed as JSON: to time a
+    row before a full run, or to re-measure one."""
     import argparse
     import tempfile
 
@@ -264,13 +265,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = trees(Path(tempfile.mkdtemp(prefix="graft-bench-det-")) / "data")
     tiles = nested_subsets(_count_images(root / "train"), (args.fraction,), args.seed)[args.fraction]
-    options = {**STARTS[args.start]["options"], **({"seed": args.seed} if args.seed else {})}
+    options = {**STARTS[args.start]["options"], **FULL_OPTIONS, **({"seed": args.seed} if args.seed else {})}
     t0 = time.perf_counter()
     result = run_worker("detection.fit_eval", {"start": args.start, "backbone": STARTS[args.start]["backbone"],
                                                "options": options, "train": str(root / "train"),
                                                "test": str(root / "test"), "tiles": tiles, "threads": args.threads},
                         True, args.threads, timeout=ROW_TIMEOUT["full"])
-    print(json.dumps({"wall_s": round(time.perf_counter() - t0, 1), **result}, indent=1))
+    print(json.dumps({"start": args.start, "fraction": args.fraction, "tiles": len(tiles), "options": options,
+                      "wall_s": round(time.perf_counter() - t0, 1), **result}, indent=1))
 
 
 if __name__ == "__main__":

@@ -101,9 +101,9 @@ def _fit_arguments(args):
         if getattr(args, name):
             setattr(args, name, str(Path(getattr(args, name)).expanduser().absolute()))
     saved = Path(args.out) / "checkpoint" / "args.json"
-    from accelerate import PartialState
+    from graft.training import is_main_process
 
-    if PartialState().is_main_process:  # one process writes; the others read the same arguments
+    if is_main_process():  # one process writes; the others read the same arguments
         shutil.rmtree(saved.parent, ignore_errors=True)  # a fresh run never continues an old one
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps({k: v for k, v in vars(args).items() if k != "resume"}))
@@ -111,9 +111,8 @@ def _fit_arguments(args):
 
 
 def fit(args) -> int:
-    from accelerate import PartialState
-
     from graft.tasks import get_task
+    from graft.training import is_main_process
 
     args = _fit_arguments(args)
     task_cls = get_task(args.task)
@@ -121,7 +120,7 @@ def fit(args) -> int:
     options["checkpoint_dir"] = Path(args.out) / "checkpoint"
     model = task_cls(args.backbone, args.strategy, **options)
     model.fit(args.data, val=args.val)
-    if not PartialState().is_main_process:
+    if not is_main_process():
         return 0
     out = model.save(args.out)
     shutil.rmtree(out / "checkpoint", ignore_errors=True)

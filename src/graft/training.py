@@ -55,6 +55,11 @@ def device() -> torch.device:
     return PartialState(cpu=_cpu_only()).device
 
 
+def is_main_process() -> bool:
+    """True in the process that logs and saves (the only one outside `accelerate launch` / torchrun)."""
+    return PartialState(cpu=_cpu_only()).is_main_process
+
+
 def loader_workers(requested: int | None = None) -> int:
     """Data-loading processes: none on a CPU (they would take cores from the model), several beside a GPU,
     sharing the cores with the other processes on this machine."""

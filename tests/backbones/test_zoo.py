@@ -94,8 +94,12 @@ def test_pool_layers_beyond_the_encoder_is_a_clear_error():
         create_backbone("minilm-l6", weights=None, pool_layers=8)
 
 
-def test_mobilenet_v2_frozen_features_run_traced_and_match_eager():
+def test_mobilenet_v2_frozen_features_run_traced_and_match_eager(monkeypatch):
+    from graft import runtime
     from graft.runtime import FrozenTrace, inference_context
+
+    monkeypatch.setenv("GRAFT_BF16", "0")  # fp32, so that the trace is checked to float precision
+    monkeypatch.setattr(runtime, "_runtime", None)
 
     backbone = create_backbone("mobilenet_v2", weights=None).eval()
     encode = backbone.frozen_encoder()

@@ -11,6 +11,7 @@ import torch
 import graft
 from graft.backbones.image import ImageBackbone
 from graft.errors import DataError
+from graft.runtime import autocast_dtype
 from graft.strategies import BN_TYPES, choose_auto
 from graft.tasks.image_classification import ImageClassifier
 
@@ -49,7 +50,9 @@ def test_feature_extraction_fit_evaluate_predict_save_load(elpv_slice, tmp_path,
     original = clf.predict(test_images, top_k=2)
     restored = loaded.predict(test_images, top_k=2)
     assert [r["label"] for r in original] == [r["label"] for r in restored]
-    assert [r["score"] for r in original] == pytest.approx([r["score"] for r in restored], abs=1e-5)
+    # bf16 autocast (CPUs with native bf16) makes features depend on the batch they were computed in
+    noise = 2e-3 if autocast_dtype() is not None else 1e-5
+    assert [r["score"] for r in original] == pytest.approx([r["score"] for r in restored], abs=noise)
 
 
 def test_second_feature_extraction_fit_does_no_backbone_pass(elpv_slice, forward_calls):

@@ -386,11 +386,13 @@ class ObjectDetector(Task):
                           for p in paths[start:start + 8]]
                 for pred in model(images):
                     keep = pred["scores"] >= threshold
-                    out.append([{"label": self.classes[int(label) - 1], "score": round(float(score), 4),
-                                 "box": [round(float(v), 1) for v in box]}
-                                for box, score, label in zip(pred["boxes"][keep], pred["scores"][keep],
-                                                             pred["labels"][keep])
-                                if 0 < int(label) <= len(self.classes)])
+                    objects = [{"label": self.classes[int(label) - 1], "score": round(float(score), 4),
+                                "box": [round(float(v), 1) for v in box]}
+                               for box, score, label in zip(pred["boxes"][keep], pred["scores"][keep],
+                                                            pred["labels"][keep])
+                               if 0 < int(label) <= len(self.classes)]
+                    # a box clipped to nothing at the image's edge is no object
+                    out.append([o for o in objects if o["box"][2] > o["box"][0] and o["box"][3] > o["box"][1]])
         return out
 
     def _inference_model(self, device: torch.device):

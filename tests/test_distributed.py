@@ -34,3 +34,21 @@ def test_two_process_fit_trains_a_correct_model(elpv_slice, tmp_path):
     assert abs(two["train_accuracy"] - one["train_accuracy"]) <= 0.2
     assert two["val_size"] == one["val_size"] and two["train_size"] == one["train_size"]
     assert not (tmp_path / "two" / "checkpoint").exists()  # one process saved, and cleaned up
+
+
+def test_two_process_detection_fit(tmp_path):
+    """The task-blind loop under two processes: a detector trains, validates (mAP synced) and saves once."""
+    from graft import datasets
+
+    tiles = datasets.trees(tmp_path / "data", limit=4)
+    launcher = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no"]
+    out = tmp_path / "det"
+    proc = subprocess.run([*launcher, "-m", "graft.cli", "fit", str(tiles / "train"), "--strategy", "fine-tune",
+                           "--epochs", "1", "--head-epochs", "1", "--batch-size", "2", "--image-size", "300",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "GRAFT_OFFLINE": "1", "GRAFT_QUIET": "0"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("saved ") == 1 and "mAP@.5" in proc.stdout
+    assert json.loads((out / "config.json").read_text())["task"] == "detection"
+    assert not (out / "checkpoint").exists()

@@ -104,7 +104,8 @@ def _trainable(model) -> set[str]:
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
 
-@pytest.mark.parametrize("arch_backbone", ["ssd_mobilenet_v2_coco", "mobilenet_v2"])
+@pytest.mark.parametrize("arch_backbone",
+                         ["ssd_mobilenet_v2_coco", "mobilenet_v2", "fasterrcnn_mobilenet_v3_large_fpn"])
 def test_each_strategy_trains_exactly_what_it_claims(arch_backbone):
     det = ObjectDetector(arch_backbone, "fine-tune", weights=None, image_size=320)
     det.classes, det.anchors = ["a", "b"], (16, 32, 64, 128)

@@ -37,7 +37,9 @@ def _add_fit(sub, task: str | None, add_help: bool = True) -> None:
     from graft.strategies import STRATEGIES
     from graft.tasks import ALIASES, TASKS
 
-    p = sub.add_parser("fit", add_help=add_help, allow_abbrev=add_help, help="train a model for a task: classification, detection, ...",
+    # the first of two parses must not expand abbreviations: `--head` is a task option, not `--head-lr`
+    p = sub.add_parser("fit", add_help=add_help, allow_abbrev=add_help,
+                       help="train a model for a task: classification, detection, ...",
                        epilog="Options of one task: graft fit --task NAME --help (tasks: "
                               f"{', '.join(TASKS)}). Without --task the task is inferred from DATA and --backbone.")
     p.add_argument("data", nargs="?", help="training data (image class folders, CSV/JSONL, COCO/VOC/YOLO boxes...)")

@@ -62,9 +62,10 @@ def set_batchnorm_mode(backbone: nn.Module, train_bn: bool) -> None:
             module.train(train_bn and trainable)
 
 
-def discriminative_param_groups(backbone: nn.Module, head: nn.Module | list[nn.Parameter], lr: float, unfrozen: list[LayerGroup],
-                                decay: float, weight_decay: float) -> list[dict]:
-    """Head at ``lr``; each unfrozen group ``decay`` times smaller than the one above it."""
+def discriminative_param_groups(backbone: nn.Module, head: nn.Module | list[nn.Parameter], lr: float,
+                                unfrozen: list[LayerGroup], decay: float, weight_decay: float) -> list[dict]:
+    """The head (a module, or a task's new modules as parameters) at ``lr``; each unfrozen group ``decay``
+    times smaller than the one above it."""
     params = dict(backbone.named_parameters())
     head_params = head.parameters() if isinstance(head, nn.Module) else head
     groups = [{"params": [p for p in head_params if p.requires_grad], "lr": lr, "name": "head",

@@ -128,7 +128,8 @@ def mean_average_precision(model, loader, classes: list[str] | None) -> dict:
     try:
         from torchmetrics.detection import MeanAveragePrecision
     except ImportError:
-        raise GraftError("detection metrics need torchmetrics and pycocotools: pip install 'graft[detection]'") from None
+        raise GraftError("detection metrics need torchmetrics and pycocotools: "
+                         "pip install 'graft[detection]'") from None
 
     metric = MeanAveragePrecision(iou_type="bbox", class_metrics=classes is not None)  # COCO: top 100 per image
     metric.warn_on_many_detections = False
@@ -185,7 +186,8 @@ class ObjectDetector(Task):
     arch_defaults = {"fasterrcnn": {"lr": 2e-4, "head_lr": 1e-3}, "fasterrcnn-mobilenet-v3": {"lr": 2e-4,
                                                                                                "head_lr": 1e-3}}
 
-    def __init__(self, backbone: str | None = None, strategy: str = "auto", *, weights: str | Path | None = "pretrained",
+    def __init__(self, backbone: str | None = None, strategy: str = "auto", *,
+                 weights: str | Path | None = "pretrained",
                  epochs: int | None = None, head_epochs: int | None = None, lr: float | None = None,
                  head_lr: float | None = None, batch_size: int | None = None, unfreeze: int | str | None = None,
                  lr_decay: float | None = None, train_bn: bool = False, image_size: int | None = None,

@@ -15,22 +15,22 @@ from graft.errors import GraftError
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
 
-def positive_int_or_all(text: str):
-    if text == "all":
-        return text
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'all', got {text}")
-    return value
+def _int_or(word: str, minimum: int):
+    """An argparse type: an integer >= ``minimum``, or ``word``."""
+    def parse(text: str):
+        if text == word:
+            return text
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum} or '{word}', got {text}")
+        return value
+
+    parse.__name__ = f"int_or_{word}"  # what argparse names in "invalid ... value"
+    return parse
 
 
-def positive_int_or_auto(text: str):
-    if text == "auto":
-        return text
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1 or 'auto', got {text}")
-    return value
+positive_int_or_all = _int_or("all", 0)
+positive_int_or_auto = _int_or("auto", 1)
 
 
 def _add_fit(sub, task: str | None, add_help: bool = True) -> None:

@@ -6,43 +6,7 @@ import shutil
 from pathlib import Path
 
 from graft.errors import GraftError
-
-
-def infer_task(data: str, backbone: str | None = None) -> str:
-    """The task for DATA: from --backbone's family where it decides, else from the data's layout."""
-    from graft.data.boxes import is_detection_dataset
-
-    if backbone:
-        from graft.backbones import get_cfg
-
-        cfg = get_cfg(backbone)
-        if cfg.family == "detector":
-            return "detection"
-        if cfg.family == "text":
-            return "text-classification"
-    if is_detection_dataset(data):
-        return "detection"
-    return "image-classification" if _looks_like_images(Path(data)) else "text-classification"
-
-
-def _looks_like_images(path: Path) -> bool:
-    """Class folders holding images, or a listing whose columns name image paths."""
-    from graft.data.images import IMAGE_EXTENSIONS
-
-    if path.is_dir():
-        files = [f for sub in path.iterdir() if sub.is_dir() for f in sub.iterdir() if f.is_file()]
-        images = sum(f.suffix.lower() in IMAGE_EXTENSIONS for f in files)
-        texts = sum(f.suffix.lower() == ".txt" for f in files)
-        return images >= texts  # a stray .txt (a licence, notes) does not make image folders text
-    if path.suffix.lower() in (".tsv", ".txt"):
-        return False
-    if path.suffix.lower() in (".csv", ".jsonl", ".json") and path.is_file():
-        with open(path, "rb") as f:
-            head = f.read(4096).decode("utf-8", "replace").lower()
-        first = head.splitlines()[0] if head else ""
-        columns = [c.strip().strip('"') for c in first.split(",")]
-        return '"path"' in head or '"image"' in head or "path" in columns or "image" in columns
-    return True
+from graft.tasks import infer_task
 
 
 def fit_task(args) -> str:
@@ -53,9 +17,10 @@ def fit_task(args) -> str:
         return ALIASES.get(args.task, args.task)
     if args.resume:
         saved = Path(args.resume) / "checkpoint" / "args.json"
-        if saved.is_file():
-            return json.loads(saved.read_text()).get("task") or infer_task(json.loads(saved.read_text())["data"])
-        raise GraftError(f"nothing to resume in {args.resume}: {saved} is missing")
+        if not saved.is_file():
+            raise GraftError(f"nothing to resume in {args.resume}: {saved} is missing")
+        stored = json.loads(saved.read_text())
+        return stored.get("task") or infer_task(stored["data"])
     if not args.data:
         raise GraftError("graft fit needs DATA and --out DIR (or --resume DIR)")
     if not Path(args.data).exists():
@@ -73,9 +38,8 @@ def models(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'name':<34} {'family':<8} {'params':>7} {'input':>6}  {'tasks':<20} {'licence':<26} weights here")
-    short = {"image-classification": "image-cls", "text-classification": "text-cls"}
     for r in rows:
-        tasks = ", ".join(short.get(t, t) for t in r["tasks"])
+        tasks = ", ".join(t.replace("-classification", "-cls") for t in r["tasks"])
         print(f"{r['name']:<34} {r['family']:<8} {r['params_m']:>6.1f}M {r['input']:>6}  {tasks:<20} "
               f"{r['licence'] or '?':<26} {r['available'] or 'no (needs network or --weights)'}")
     return 0
@@ -124,7 +88,7 @@ def fit(args) -> int:
         return 0
     out = model.save(args.out)
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
-    print(f"saved {out} ({model.summary()}")
+    print(f"saved {out} {model.summary()}")
     return 0
 
 
@@ -136,29 +100,35 @@ def evaluate(args) -> int:
 
 
 def _load(name: str):
-    """A saved model directory, or a pretrained detector of the zoo used as it is (e.g. COCO's)."""
+    """A saved model directory, or a zoo model that a task can use as it is (e.g. a COCO detector)."""
     import graft
 
     if not Path(name).exists():
-        from graft.tasks.detection import ObjectDetector, pretrained_detectors
+        from graft.backbones import get_cfg
+        from graft.tasks import get_task
 
-        if name in pretrained_detectors():
-            return ObjectDetector.pretrained(name)
+        try:
+            tasks = get_cfg(name).tasks
+        except GraftError:
+            tasks = ()
+        for task in tasks:
+            model = get_task(task).from_zoo(name)
+            if model is not None:
+                return model
     return graft.load(name)
 
 
 def predict(args) -> int:
     model = _load(args.model)
     if model.modality == "text":
-        results = model.predict(_text_inputs(model, args), top_k=args.top_k)
+        inputs = _text_inputs(model, args)
     else:
         if args.text:
             raise GraftError(f"{args.model} is an {model.modality} model: give image files or folders, not --text")
         if not args.inputs:
             raise GraftError("nothing to predict: give image files or folders")
-        options = {"top_k": args.top_k} if model.name == "image-classification" else \
-            {"min_score": args.min_score, "draw": args.draw}
-        results = model.predict(args.inputs, **options)
+        inputs = args.inputs
+    results = model.predict(inputs, **model.prediction_options(args))
     print(json.dumps(results, indent=2) if args.json else model.format_predictions(results))
     return 0
 

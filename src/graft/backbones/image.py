@@ -48,10 +48,6 @@ class ImageBackbone(Backbone):
         info = self.model.feature_info
         return [info[i]["num_chs"] for i in levels]
 
-    def feature_strides(self, levels: tuple[int, ...]) -> list[int]:
-        info = self.model.feature_info
-        return [info[i]["reduction"] for i in levels]
-
     def frozen_encoder(self, items: int | None = None):
         few = items is not None and items < TRACE_MIN_ITEMS
         if few or not (self.cfg.trace and configure().fast):

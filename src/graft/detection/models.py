@@ -57,7 +57,7 @@ def _pretrained_state(name: str, weights) -> tuple[dict | None, str, str | None]
         from graft.backbones.weights import cache_location
         from graft.detection import ssd_coco
 
-        ssd_coco.load_pretrained(cache_location(cfg).parent)
+        ssd_coco.cached_weights(cache_location(cfg).parent)
         found = resolve(cfg)
     return read_state_dict(found.location), found.source, found.sha256
 

@@ -552,16 +552,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GRAFT_HOME", Path.home() / ".cache" / "graft")) / "weights" / "ssd_mobilenet_v2_coco"
 
 
-def load_pretrained(cache_dir: Path | None = None, **model_kwargs) -> SSDMobileNetV2:
-    """The COCO model in eval mode; weights from ``cache_dir/ssd_mobilenet_v2_coco.safetensors``, converted from
-    the installed package (and written there atomically) on first use. ``model_kwargs`` go to ``SSDMobileNetV2``."""
-    from safetensors.torch import load_file, save_file
+def cached_weights(cache_dir: Path | None = None) -> Path:
+    """``cache_dir/ssd_mobilenet_v2_coco.safetensors``, converted from the installed package (and written
+    there atomically) on first use."""
+    from safetensors.torch import save_file
 
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache_dir / WEIGHTS_FILE
-    if path.is_file():
-        state = load_file(str(path))
-    else:
+    if not path.is_file():
         pb, pbtxt = model_files()
         state = convert(pb, pbtxt)
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -571,8 +569,15 @@ def load_pretrained(cache_dir: Path | None = None, **model_kwargs) -> SSDMobileN
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_pretrained(cache_dir: Path | None = None, **model_kwargs) -> SSDMobileNetV2:
+    """The COCO model in eval mode, weights from ``cached_weights``. ``model_kwargs`` go to ``SSDMobileNetV2``."""
+    from safetensors.torch import load_file
+
     model = SSDMobileNetV2(NUM_COCO_CLASSES, **model_kwargs)
-    model.load_state_dict(state)
+    model.load_state_dict(load_file(str(cached_weights(cache_dir))))
     return model.eval()
 
 

@@ -5,6 +5,7 @@ Adding a task is one module with a ``Task`` subclass plus one line here.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from graft.errors import GraftError
 
@@ -27,3 +28,38 @@ def get_task(name: str):
         raise GraftError(f"unknown task '{name}'; choose one of {', '.join(TASKS)}")
     module, cls = TASKS[key].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def infer_task(data: str, backbone: str | None = None) -> str:
+    """The task for DATA: from --backbone where it suits one task only, else from the data's layout."""
+    from graft.data.boxes import is_detection_dataset
+
+    if backbone:
+        from graft.backbones import get_cfg
+
+        suited = get_cfg(backbone).tasks
+        if len(suited) == 1:  # a text encoder, a whole detector: the model decides
+            return suited[0]
+    if is_detection_dataset(data):
+        return "detection"
+    return "image-classification" if _looks_like_images(Path(data)) else "text-classification"
+
+
+def _looks_like_images(path: Path) -> bool:
+    """Class folders holding images, or a listing whose columns name image paths."""
+    from graft.data.images import IMAGE_EXTENSIONS
+
+    if path.is_dir():
+        files = [f for sub in path.iterdir() if sub.is_dir() for f in sub.iterdir() if f.is_file()]
+        images = sum(f.suffix.lower() in IMAGE_EXTENSIONS for f in files)
+        texts = sum(f.suffix.lower() == ".txt" for f in files)
+        return images >= texts  # a stray .txt (a licence, notes) does not make image folders text
+    if path.suffix.lower() in (".tsv", ".txt"):
+        return False
+    if path.suffix.lower() in (".csv", ".jsonl", ".json") and path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace").lower()
+        first = head.splitlines()[0] if head else ""
+        columns = [c.strip().strip('"') for c in first.split(",")]
+        return '"path"' in head or '"image"' in head or "path" in columns or "image" in columns
+    return True

@@ -61,9 +61,19 @@ class Task:
     def options_from_args(cls, args: argparse.Namespace) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @classmethod
+    def prediction_options(cls, args: argparse.Namespace) -> dict:
+        """Keyword options of `predict` that this task reads from `graft predict`'s arguments."""
+        return {}
+
+    @classmethod
+    def from_zoo(cls, name: str) -> Task | None:
+        """A zoo model this task can use as it is, without training (None: there is none by that name)."""
+        return None
+
     def summary(self) -> str:
-        """The line `graft fit` prints after saving."""
-        return f"{self.name} ({self.strategy_used})"
+        """What `graft fit` prints after the saved directory."""
+        return f"({self.strategy_used})"
 
     @staticmethod
     def format_report(report: dict) -> str:

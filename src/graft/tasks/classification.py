@@ -341,8 +341,6 @@ class Classifier(Task):
     # ---- the command line --------------------------------------------------------------------------
     @classmethod
     def add_arguments(cls, group) -> None:
-        from graft.cli import positive_int_or_auto  # noqa: F401  (text options use it)
-
         group.add_argument("--head", type=int, nargs="*", default=[], metavar="UNITS",
                            help="hidden layer sizes of an MLP head (default: linear); --head 64 is Dense(64, relu)")
         group.add_argument("--dropout", type=float, default=0.0, help="dropout before each head layer")
@@ -366,8 +364,12 @@ class Classifier(Task):
 
     def summary(self) -> str:
         val = self.run_report["val_metrics"]
-        return (f"{self.strategy_used}, {len(self.classes)} classes): validation accuracy {val['accuracy']:.2%}, "
+        return (f"({self.strategy_used}, {len(self.classes)} classes): validation accuracy {val['accuracy']:.2%}, "
                 f"macro-F1 {val['macro_f1']:.4f}")
+
+    @classmethod
+    def prediction_options(cls, args) -> dict:
+        return {"top_k": args.top_k}
 
     @staticmethod
     def format_report(report: dict) -> str:

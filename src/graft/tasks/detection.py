@@ -509,9 +509,17 @@ class ObjectDetector(Task):
                     grad_accum=args.grad_accum, mixed_precision=args.mixed_precision,
                     max_grad_norm=args.max_grad_norm, on_bad_file=args.on_bad_file, num_workers=args.num_workers)
 
+    @classmethod
+    def prediction_options(cls, args) -> dict:
+        return {"min_score": args.min_score, "draw": args.draw}
+
+    @classmethod
+    def from_zoo(cls, name: str) -> ObjectDetector | None:
+        return cls.pretrained(name) if name in pretrained_detectors() else None
+
     def summary(self) -> str:
         val = self.run_report["val_metrics"]
-        return (f"{self.strategy_used}, {len(self.classes)} classes): validation mAP@.5 {val['map_50']:.4f}, "
+        return (f"({self.strategy_used}, {len(self.classes)} classes): validation mAP@.5 {val['map_50']:.4f}, "
                 f"mAP@[.5:.95] {val['map']:.4f}")
 
     @staticmethod

@@ -5,9 +5,10 @@ __version__ = "0.1.0"
 
 from pathlib import Path  # noqa: E402
 
-__all__ = ["ImageClassifier", "ObjectDetector", "TextClassifier", "load", "list_models", "__version__"]
+__all__ = ["FaceRecognizer", "ImageClassifier", "ObjectDetector", "TextClassifier", "load", "list_models",
+           "__version__"]
 _TASK_CLASSES = {"ImageClassifier": "image-classification", "TextClassifier": "text-classification",
-                 "ObjectDetector": "detection"}
+                 "ObjectDetector": "detection", "FaceRecognizer": "faces"}
 
 
 def load(directory: str | Path):

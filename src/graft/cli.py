@@ -34,8 +34,7 @@ positive_int_or_auto = _int_or("auto", 1)
 
 
 def _add_fit(sub, task: str | None, add_help: bool = True) -> None:
-    from graft.strategies import STRATEGIES
-    from graft.tasks import ALIASES, TASKS
+    from graft.tasks import ALIASES, TASKS, get_task
 
     # the first of two parses must not expand abbreviations: `--head` is a task option, not `--head-lr`
     p = sub.add_parser("fit", add_help=add_help, allow_abbrev=add_help,
@@ -47,9 +46,10 @@ def _add_fit(sub, task: str | None, add_help: bool = True) -> None:
     p.add_argument("--resume", metavar="OUT", help="continue an interrupted `graft fit --out OUT` from its last epoch")
     p.add_argument("--task", choices=[*TASKS, *ALIASES], help="default: inferred from the data and --backbone")
     p.add_argument("--backbone", help="zoo name (see `graft models`), timm name or Hugging Face id")
-    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
+    choices = get_task(task).strategy_choices if task else None  # known once the task is
+    p.add_argument("--strategy", default="auto", choices=choices,
                    help="feature-extraction (frozen backbone, new modules train), fine-tune, lora, or auto "
-                        "(chosen from the data, with the reason printed)")
+                        "(chosen from the data, with the reason printed); each task offers its own")
     p.add_argument("--val", help="validation data (default: a seeded split of DATA)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of DATA kept for validation (default 0.2)")
     p.add_argument("--weights", help="pretrained weights file or folder (default: resolved offline-first)")
@@ -73,8 +73,6 @@ def _add_fit(sub, task: str | None, add_help: bool = True) -> None:
                         "in metrics.json)")
     p.add_argument("--num-workers", type=int, help="data-loading processes (default: 0 on a CPU, up to 8 with a GPU)")
     if task:
-        from graft.tasks import get_task
-
         get_task(task).add_arguments(p.add_argument_group(f"{task} options"))
 
 
@@ -88,7 +86,7 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     m = sub.add_parser("models", help="list the backbones and pretrained detectors, the tasks they suit, licences")
     m.add_argument("--available", action="store_true", help="only models whose weights are on this machine")
     m.add_argument("--json", action="store_true")
-    m.add_argument("--family", choices=["image", "text", "detector"])
+    m.add_argument("--family", choices=["image", "text", "detector", "face"])
     m.add_argument("--task", help="only models that suit this task")
     _add_fit(sub, task, add_help=fit_help)
     e = sub.add_parser("evaluate", help="metrics of a saved model on labelled data")
@@ -96,12 +94,16 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     e.add_argument("data", help="labelled data in the layout the model was trained on")
     e.add_argument("--json", action="store_true", help="the full report as JSON")
     pr = sub.add_parser("predict", help="predict with a saved model: classes, or boxes")
-    pr.add_argument("model", help="a saved model directory")
+    pr.add_argument("model", help="a saved model directory (or a zoo model usable as it is)")
     pr.add_argument("inputs", nargs="*", help="image files/folders, or text files (CSV/TSV/JSONL/.txt)")
     pr.add_argument("--text", action="append", help="a text to classify (repeatable)")
     pr.add_argument("--top-k", type=int, default=1, help="classification: the k best classes per input")
     pr.add_argument("--min-score", type=float, help="detection: drop objects scored below this (default: saved)")
-    pr.add_argument("--draw", metavar="OUT", help="detection: write the images with boxes and labels drawn to OUT")
+    pr.add_argument("--draw", metavar="OUT", help="detection, faces: write the images with boxes and labels drawn "
+                    "to OUT")
+    pr.add_argument("--csv", metavar="FILE", help="faces: an attendance list (file, name, distance, time taken)")
+    pr.add_argument("--verify", nargs=2, metavar=("A", "B"), help="faces: are the faces of photos A and B the "
+                    "same person?")
     pr.add_argument("--json", action="store_true")
     d = sub.add_parser("datasets", help="write a built-in real dataset to disk")
     d.add_argument("name", choices=list(DATASETS), help="which dataset")

@@ -120,29 +120,9 @@ def _load(name: str):
 
 def predict(args) -> int:
     model = _load(args.model)
-    if model.modality == "text":
-        inputs = _text_inputs(model, args)
-    else:
-        if args.text:
-            raise GraftError(f"{args.model} is an {model.modality} model: give image files or folders, not --text")
-        if not args.inputs:
-            raise GraftError("nothing to predict: give image files or folders")
-        inputs = args.inputs
-    results = model.predict(inputs, **model.prediction_options(args))
+    results = model.predict(model.prediction_inputs(args), **model.prediction_options(args))
     print(json.dumps(results, indent=2) if args.json else model.format_predictions(results))
     return 0
-
-
-def _text_inputs(model, args) -> list[str]:
-    """Literal texts from --text, and the texts of every file given (a missing file is an error)."""
-    texts = list(args.text or [])
-    for name in args.inputs:
-        if not Path(name).is_file():
-            raise GraftError(f"{name}: no such file (pass literal texts with --text)")
-        texts += model.read_unlabelled(name)
-    if not texts:
-        raise GraftError("nothing to predict: give text files, or --text \"...\"")
-    return texts
 
 
 def datasets(args) -> int:

@@ -2,8 +2,8 @@
 its weights are here."""
 from __future__ import annotations
 
-from graft.backbones.registry import PackageFile, get_cfg, list_backbones
-from graft.backbones.weights import cache_location, package_location
+from graft.backbones.registry import get_cfg, list_backbones
+from graft.backbones.weights import cache_location, local_location
 
 
 def weights_here(name: str) -> str | None:
@@ -12,7 +12,7 @@ def weights_here(name: str) -> str | None:
     if cache_location(cfg).exists():
         return "cache"
     for src in cfg.sources:
-        if isinstance(src, PackageFile) and package_location(src) is not None:
+        if local_location(src) is not None:
             return src.describe()
     return None
 

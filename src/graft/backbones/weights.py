@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from graft.backbones.registry import BackboneCfg, HubModel, PackageFile, UrlFile
+from graft.backbones.registry import AssetFile, BackboneCfg, HubModel, PackageFile, UrlFile
 from graft.errors import WeightsNotFound
 
 HUB_HOST = "huggingface.co"
@@ -91,6 +91,17 @@ def package_location(src: PackageFile) -> Path | None:
     return path if path.exists() else None
 
 
+def local_location(src) -> Path | None:
+    """Where a packaged source (an installed Python package or a graft asset) has its file, if here."""
+    if isinstance(src, PackageFile):
+        return package_location(src)
+    if isinstance(src, AssetFile):
+        from graft import assets
+
+        return assets.find(src.asset, src.path)
+    return None
+
+
 def resolve(cfg: BackboneCfg, explicit: str | Path | None = None) -> ResolvedWeights:
     """Find ``cfg``'s weights, in order; raises ``WeightsNotFound`` with one clear line."""
     looked: list[str] = []
@@ -104,12 +115,12 @@ def resolve(cfg: BackboneCfg, explicit: str | Path | None = None) -> ResolvedWei
         return ResolvedWeights(cached, "cache", file_sha256(cached))
     looked.append(f"cache {cached}")
     for src in cfg.sources:
-        if isinstance(src, PackageFile):
-            found = package_location(src)
+        if isinstance(src, (PackageFile, AssetFile)):
+            found = local_location(src)
             if found is not None:
                 return ResolvedWeights(found, src.describe(), file_sha256(found))
             looked.append(f"{src.describe()} (not installed)")
-    hub = [s for s in cfg.sources if not isinstance(s, PackageFile)]
+    hub = [s for s in cfg.sources if not isinstance(s, (PackageFile, AssetFile))]
     if hub and network_allowed():
         errors = []
         for src in hub:

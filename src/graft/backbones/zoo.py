@@ -5,7 +5,7 @@ Image preprocessing follows the weights' own recipe (timm's / torchvision's pret
 from __future__ import annotations
 
 from graft.backbones.registry import (
-    BackboneCfg, HubModel, ImagePreprocessing, PackageFile, TextPreprocessing, UrlFile, register,
+    AssetFile, BackboneCfg, HubModel, ImagePreprocessing, PackageFile, TextPreprocessing, UrlFile, register,
 )
 
 IMAGENET = ImagePreprocessing()  # torchvision recipe: 224, bilinear, crop 0.875, ImageNet mean/std
@@ -94,3 +94,31 @@ register(BackboneCfg(
     ImagePreprocessing(800, interpolation="bilinear", crop_pct=1.0),
     (UrlFile("https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"),),
     description="Faster R-CNN, MobileNetV3-L FPN, torchvision COCO_V1 (box mAP 32.8)", licence=TORCHVISION))
+
+# --- face embedders (family "face": aligned face chip -> identity descriptor; see graft.faces) ---
+# mean/std here record each embedder's input scaling on 0-1 pixels; graft.faces.embedders applies it
+register(BackboneCfg(
+    "face_api_resnet34", "face", "graft", "face-api", 128, 5.61,
+    ImagePreprocessing(150, (122.782 / 255, 117.001 / 255, 104.298 / 255), (1.0, 1.0, 1.0), "bilinear", 1.0),
+    (AssetFile("face-api", "model/face_recognition_model.bin"),),
+    description="dlib's face ResNet-34 as FaceRecognitionNet of face-api.js (128-d, threshold 0.6), in PyTorch",
+    licence="MIT (face-api.js)"))
+register(BackboneCfg(
+    "dlib_resnet_v1", "face", "dlib", "dlib-resnet", 128, 5.61,
+    ImagePreprocessing(150, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "bilinear", 1.0),
+    (PackageFile("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat",
+                 "face-recognition-models==0.3.0"),),
+    description="dlib's own face ResNet (128-d), run by dlib (pip install dlib-bin); not trainable here",
+    licence="CC0-1.0 (dlib models)"))
+register(BackboneCfg(
+    "facenet_vggface2", "face", "facenet-pytorch", "facenet", 512, 23.5,
+    ImagePreprocessing(160, (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255), "bilinear", 1.0),
+    (UrlFile("https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"),),
+    description="FaceNet InceptionResnetV1 trained on VGGFace2 (512-d), facenet-pytorch; online",
+    licence="MIT; VGGFace2: research"))
+register(BackboneCfg(
+    "facenet_casia", "face", "facenet-pytorch", "facenet", 512, 23.5,
+    ImagePreprocessing(160, (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255), "bilinear", 1.0),
+    (UrlFile("https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt"),),
+    description="FaceNet InceptionResnetV1 trained on CASIA-WebFace (512-d), facenet-pytorch; online",
+    licence="MIT; CASIA-WebFace: research"))

@@ -13,8 +13,10 @@ TASKS = {
     "image-classification": "graft.tasks.image_classification:ImageClassifier",
     "text-classification": "graft.tasks.text_classification:TextClassifier",
     "detection": "graft.tasks.detection:ObjectDetector",
+    "faces": "graft.tasks.faces:FaceRecognizer",
 }
-ALIASES = {"image": "image-classification", "text": "text-classification", "object-detection": "detection"}
+ALIASES = {"image": "image-classification", "text": "text-classification", "object-detection": "detection",
+           "face-recognition": "faces"}
 
 
 def task_names() -> list[str]:

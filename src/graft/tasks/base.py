@@ -22,6 +22,7 @@ class Task:
     modality: ClassVar[str] = ""  # "image" | "text": which readers and backbone family it uses
     pooled_features: ClassVar[bool] = False  # True: its trainable part can read cached pooled features
     default_backbone: ClassVar[str] = ""
+    strategy_choices: ClassVar[tuple[str, ...]] = strategies.STRATEGIES  # what `--strategy` offers
 
     model = None
     strategy = "auto"
@@ -65,6 +66,14 @@ class Task:
     def prediction_options(cls, args: argparse.Namespace) -> dict:
         """Keyword options of `predict` that this task reads from `graft predict`'s arguments."""
         return {}
+
+    def prediction_inputs(self, args: argparse.Namespace) -> list:
+        """What `graft predict` hands to ``predict``: image files and folders (text tasks read texts)."""
+        if args.text:
+            raise GraftError(f"{args.model} is an {self.modality} model: give image files or folders, not --text")
+        if not args.inputs:
+            raise GraftError("nothing to predict: give image files or folders")
+        return args.inputs
 
     @classmethod
     def from_zoo(cls, name: str) -> Task | None:

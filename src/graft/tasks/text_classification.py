@@ -68,6 +68,17 @@ class TextClassifier(Classifier):
             return [sources]
         return [str(s) for s in sources]
 
+    def prediction_inputs(self, args) -> list[str]:
+        """Literal texts from --text, and the texts of every file given (a missing file is an error)."""
+        texts = list(args.text or [])
+        for name in args.inputs:
+            if not Path(name).is_file():
+                raise GraftError(f"{name}: no such file (pass literal texts with --text)")
+            texts += self.read_unlabelled(name)
+        if not texts:
+            raise GraftError("nothing to predict: give text files, or --text \"...\"")
+        return texts
+
     def inspect_inputs(self, texts: list[str]) -> dict:
         truncated = self.model.backbone.count_truncated(texts)
         if truncated:

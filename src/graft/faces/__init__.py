@@ -1,0 +1,1 @@
+"""Face recognition: detection with landmarks, alignment, embedders and galleries."""

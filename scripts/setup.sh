@@ -15,9 +15,32 @@ fi
 echo "graft: setting up $venv (first run takes a few minutes)" >&2
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install -c constraints.txt -e ".[dev,detection]"
+"${pip[@]}" install -c constraints.txt -e ".[dev,detection,faces]"
 for assets in assets/*.txt; do  # every application's packaged weights and data
     "${pip[@]}" install --no-deps -r "$assets"
 done
+
+# Assets that are not Python packages, into <venv>/share/graft/<name> (graft/assets.py finds them there)
+share="$venv/share/graft"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+if [[ ! -f "$share/face-api/model/face_recognition_model.bin" ]]; then
+    if command -v npm >/dev/null 2>&1; then
+        (cd "$tmp" && npm pack --silent @vladmandic/face-api@1.7.15 >/dev/null)
+        mkdir -p "$share/face-api"
+        tar xzf "$tmp/vladmandic-face-api-1.7.15.tgz" -C "$share/face-api" --strip-components=1 \
+            package/LICENSE package/model/face_recognition_model.bin \
+            package/model/face_recognition_model-weights_manifest.json
+    else
+        echo "graft: npm not found: the offline face embedder (face_api_resnet34) is not installed;" \
+             "see graft/assets.py for the two commands that fetch it" >&2
+    fi
+fi
+if [[ ! -f "$share/face-recognition-test-images/obama.jpg" ]]; then
+    "${pip[@]}" download --no-deps --no-binary :all: face_recognition==1.3.0 -d "$tmp"
+    mkdir -p "$share/face-recognition-test-images"
+    tar xzf "$tmp/face_recognition-1.3.0.tar.gz" -C "$share/face-recognition-test-images" --strip-components=3 \
+        face_recognition-1.3.0/tests/test_images
+fi
 echo "$want" > "$stamp"
 echo "graft: set-up complete" >&2

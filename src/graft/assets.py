@@ -13,7 +13,8 @@ from graft.errors import DataError
 # name -> how to get it by hand (what scripts/setup.sh runs)
 HOW_TO_GET = {
     "face-api": "npm pack @vladmandic/face-api@1.7.15 && mkdir -p {dest} && tar xzf vladmandic-face-api-1.7.15.tgz "
-                "-C {dest} --strip-components=1 package/model package/LICENSE",
+                "-C {dest} --strip-components=1 package/LICENSE package/model/face_recognition_model.bin "
+                "package/model/face_recognition_model-weights_manifest.json",
     "face-recognition-test-images": "pip download --no-deps --no-binary :all: face_recognition==1.3.0 && mkdir -p "
                                     "{dest} && tar xzf face_recognition-1.3.0.tar.gz -C {dest} "
                                     "--strip-components=3 face_recognition-1.3.0/tests/test_images",

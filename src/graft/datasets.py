@@ -23,7 +23,7 @@ from typing import Callable
 
 from graft.errors import DataError
 
-__all__ = ["DATASETS", "bbc_news", "elpv", "prepare", "rotten_tomatoes", "trees"]
+__all__ = ["DATASETS", "bbc_news", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
 
 _MANIFEST = ".graft-dataset.json"
 _FORMAT = 1
@@ -412,12 +412,82 @@ def trees(root: str | Path, seed: int = 0, tile: int = 400, overlap: int = 100, 
     return _build(Path(root) / "trees", params, write)
 
 
+_FACES_README = ("Faces: real photos of three people, and real images without faces", """
+Sources (all installed by scripts/setup.sh):
+  - face_recognition 1.3.0 source archive (MIT), tests/test_images: obama.jpg, obama2.jpg, obama3.jpg,
+    obama_partial_face.jpg, obama_partial_face2.jpg, biden.jpg (32bit.png, the same photo as obama2.jpg, is left
+    out).
+  - scikit-image (BSD-3-Clause) data: astronaut (Eileen Collins, NASA, public domain), chelsea and coffee (no
+    face), and the 100 non-face 25x25 patches of lfw_subset.
+
+Layout:
+  people/<name>/      photos to enroll: obama (obama, obama3, obama_partial_face), biden, eileen_collins
+  probe/              photos to recognise: obama2.jpg and obama_partial_face2.jpg (obama), chelsea.png and
+                      coffee.png (no face)
+  no_faces/           chelsea, coffee and lfw_subset's non-face patches: no face must be found in any
+  pairs.csv           every pair of the seven face photos: path_a,path_b,same (1: same person)
+
+No multi-identity face dataset ships in any package: this set checks the pipeline end to end (every face found,
+each person matched to themselves and no one else, nothing found where there is no face); it is too small to
+measure a false-accept rate of 1e-3. Online, LFW's pairs.txt works with `graft evaluate GALLERY pairs.txt`.
+""")
+_FACES_PEOPLE = {"obama": ("obama.jpg", "obama3.jpg", "obama_partial_face.jpg"), "biden": ("biden.jpg",)}
+_FACES_PROBE = ("obama2.jpg", "obama_partial_face2.jpg")
+
+
+def faces(root: str | Path, seed: int = 0) -> Path:
+    """Real face photos as ``root/faces/`` (people/, probe/, no_faces/, pairs.csv); fixed, ``seed`` unused."""
+    import itertools
+
+    import numpy as np
+    from PIL import Image
+
+    from graft import assets
+
+    photos = assets.require("face-recognition-test-images")
+    try:
+        from skimage import data as skdata
+    except ImportError:
+        raise DataError("the faces dataset needs scikit-image: pip install 'graft[faces]'") from None
+
+    def write(tmp: Path) -> None:
+        people = {}
+        for person, files in _FACES_PEOPLE.items():
+            (tmp / "people" / person).mkdir(parents=True)
+            for name in files:
+                shutil.copyfile(photos / name, tmp / "people" / person / name)
+                people[f"people/{person}/{name}"] = person
+        (tmp / "people" / "eileen_collins").mkdir()
+        Image.fromarray(skdata.astronaut()).save(tmp / "people" / "eileen_collins" / "astronaut.png")
+        people["people/eileen_collins/astronaut.png"] = "eileen_collins"
+        (tmp / "probe").mkdir()
+        (tmp / "no_faces").mkdir()
+        for name in _FACES_PROBE:
+            shutil.copyfile(photos / name, tmp / "probe" / name)
+            people[f"probe/{name}"] = "obama"
+        for name in ("chelsea", "coffee"):
+            Image.fromarray(getattr(skdata, name)()).save(tmp / "probe" / f"{name}.png")
+            shutil.copyfile(tmp / "probe" / f"{name}.png", tmp / "no_faces" / f"{name}.png")
+        for i, patch in enumerate(skdata.lfw_subset()[100:]):  # the second hundred are the non-faces
+            Image.fromarray((patch * 255).round().astype(np.uint8)).save(tmp / "no_faces" / f"lfw_nonface_{i:03d}.png")
+        with open(tmp / "pairs.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path_a", "path_b", "same"])
+            for a, b in itertools.combinations(people, 2):
+                writer.writerow([a, b, int(people[a] == people[b])])
+        title, body = _FACES_README
+        (tmp / "README.txt").write_text(f"{title}\n\n{body.strip()}\n\nWritten by graft.datasets.\n", encoding="utf-8")
+
+    return _build(Path(root) / "faces", {"dataset": "faces"}, write)
+
+
 DATASETS: dict[str, Callable[..., Path]] = {
     "elpv": elpv,
     "elpv-4level": functools.partial(elpv, variant="4level"),
     "rotten-tomatoes": rotten_tomatoes,
     "bbc-news": bbc_news,
     "trees": trees,
+    "faces": faces,
 }
 
 

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graft.errors import GraftError
+
 MEAN_RGB = (122.782, 117.001, 104.298)
 INPUT_SIZE = 150
 MANIFEST = "face_recognition_model-weights_manifest.json"
@@ -111,6 +113,11 @@ def _tfjs_tensors(model_dir: Path) -> dict[str, np.ndarray]:
     manifest = json.loads((model_dir / MANIFEST).read_text())
     specs = [w for group in manifest for w in group["weights"]]
     data = b"".join((model_dir / p).read_bytes() for group in manifest for p in group["paths"])
+    expected = sum(int(np.prod(w["shape"])) * (1 if w.get("quantization", {}).get("dtype") == "uint8" else
+                                                2 if w.get("quantization") else 4) for w in specs)
+    if expected != len(data):
+        raise GraftError(f"{model_dir / WEIGHTS}: {len(data)} bytes where the manifest describes {expected}: "
+                         "a damaged download; fetch the package again")
     tensors, offset = {}, 0
     for spec in specs:
         count = int(np.prod(spec["shape"]))
@@ -123,8 +130,6 @@ def _tfjs_tensors(model_dir: Path) -> dict[str, np.ndarray]:
             values = np.frombuffer(data, np.float32, count, offset).copy()
             offset += count * 4
         tensors[spec["name"]] = values.reshape(spec["shape"])
-    if offset != len(data):
-        raise ValueError(f"{model_dir / WEIGHTS}: {len(data)} bytes, the manifest describes {offset}")
     return tensors
 
 

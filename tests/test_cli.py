@@ -22,13 +22,17 @@ def graft(*args, check=True, **env):
 
 def test_models_available_lists_packaged_weights():
     rows = json.loads(graft("models", "--available", "--json").stdout)
-    assert {r["name"] for r in rows} == {"mobilenet_v2", "efficientnet_lite0", "minilm-l6", "ssd_mobilenet_v2_coco"}
+    assert {r["name"] for r in rows} == {"mobilenet_v2", "efficientnet_lite0", "minilm-l6", "ssd_mobilenet_v2_coco",
+                                         "face_api_resnet34", "dlib_resnet_v1"}
     everything = json.loads(graft("models", "--json").stdout)
     assert len(everything) >= 19 and {"name", "family", "params_m", "input", "tasks", "licence"} <= set(everything[0])
     assert all(r["licence"] for r in everything)  # every entry shows its licence
     detection = {r["name"]: r for r in json.loads(graft("models", "--task", "detection", "--json").stdout)}
     assert detection["ssd_mobilenet_v2_coco"]["family"] == "detector" and "mobilenet_v2" in detection
     assert "minilm-l6" not in detection
+    faces = {r["name"]: r for r in json.loads(graft("models", "--task", "faces", "--json").stdout)}
+    assert set(faces) == {"face_api_resnet34", "dlib_resnet_v1", "facenet_vggface2", "facenet_casia"}
+    assert faces["face_api_resnet34"]["licence"].startswith("MIT")
 
 
 def test_image_fit_evaluate_predict(elpv_slice, tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
-SECTION_KEYS = ("speed", "accuracy", "scaling", "detection")
+SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -241,7 +241,35 @@ def markdown(results: dict) -> str:
                          f"peak RSS change {b['peak_rss_mb'] - a['peak_rss_mb']:+.0f} MiB (the feature matrix graft "
                          f"keeps in memory: {b['features_mb'] - a['features_mb']:+.0f} MiB).")
     lines += _detection_markdown(results.get("detection"))
+    lines += _faces_markdown(results.get("faces"))
     return "\n".join(lines) + "\n"
+
+
+FACES_SPEED = {"graft": "graft `FaceRecognizer.recognise` (MTCNN, alignment, face-api ResNet-34, mirror mean)",
+               "graft_no_mirror": "same, one pass per face (`mirror=False`)",
+               "face_recognition_cnn": "face_recognition 1.3.0, `model=\"cnn\"` finder (dlib)",
+               "face_recognition_hog": "face_recognition 1.3.0, `model=\"hog\"` finder (dlib)"}
+
+
+def _faces_markdown(section: dict | None) -> list[str]:
+    speed = (section or {}).get("speed")
+    if not speed:
+        return []
+    if "error" in speed:
+        return ["", "## Faces", "", f"Not measured: {speed['error']}"]
+    target = speed["speedup_vs_face_recognition_cnn"]["graft"]
+    lines = ["", "## Faces: end-to-end faces/s", "",
+             f"{speed['photos']} photos from files (the built-in `faces` set's face photos), decode + find + align + "
+             f"embed, {speed['threads']} thread(s), median of {speed['rounds']} interleaved rounds. Target: graft >= 2x "
+             f"face_recognition's CNN pipeline: **{'PASS' if target >= 2 else 'MISS'}** ({target:.2f}x). dlib's CNN "
+             "finder is timed in the first round only (minutes per pass: face_recognition upsamples each photo once "
+             "by default); dlib ran on one core in this run.", "",
+             "| pipeline | faces/s | vs face_recognition CNN | faces found |", "|---|---|---|---|"]
+    for key, label in FACES_SPEED.items():
+        if key in speed["faces_per_s"]:
+            lines.append(f"| {label} | {speed['faces_per_s'][key]:.3g} | "
+                         f"{speed['speedup_vs_face_recognition_cnn'][key]:.2f}x | {speed['faces_found'][key]} |")
+    return lines
 
 
 DETECTION_STARTS = {"coco": "COCO-started (SSD-MobileNetV2 COCO)",

@@ -36,11 +36,13 @@ def find(name: str, relpath: str = "") -> Path | None:
     return None
 
 
+def how_to(name: str) -> str:
+    return "run scripts/setup.sh, or: " + HOW_TO_GET[name].format(dest=roots()[-1] / name)
+
+
 def require(name: str, relpath: str = "") -> Path:
     """Like ``find``, else one line saying how to get it."""
     path = find(name, relpath)
     if path is None:
-        dest = roots()[-1] / name
-        raise DataError(f"asset '{name}' is missing ({relpath or 'folder'}): run scripts/setup.sh, or: "
-                        + HOW_TO_GET[name].format(dest=dest))
+        raise DataError(f"asset '{name}' is missing ({relpath or 'folder'}): {how_to(name)}")
     return path

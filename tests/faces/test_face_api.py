@@ -73,3 +73,13 @@ def test_missing_asset_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setattr(assets, "roots", lambda: [tmp_path / "a", tmp_path / "b"])
     with pytest.raises(DataError, match="npm pack @vladmandic/face-api"):
         assets.require("face-api", "model")
+
+
+def test_embedder_without_its_asset_is_one_line_naming_the_fetch(monkeypatch, tmp_path):
+    from graft.errors import WeightsNotFound
+    from graft.faces.embedders import build_embedder
+
+    monkeypatch.setattr(assets, "roots", lambda: [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(WeightsNotFound) as err:
+        build_embedder("face_api_resnet34")
+    assert "npm pack @vladmandic/face-api@1.7.15" in str(err.value) and "\n" not in str(err.value)

@@ -102,6 +102,14 @@ def local_location(src) -> Path | None:
     return None
 
 
+def _how_to(src) -> str:
+    if isinstance(src, AssetFile):
+        from graft import assets
+
+        return ": " + assets.how_to(src.asset)
+    return ""
+
+
 def resolve(cfg: BackboneCfg, explicit: str | Path | None = None) -> ResolvedWeights:
     """Find ``cfg``'s weights, in order; raises ``WeightsNotFound`` with one clear line."""
     looked: list[str] = []
@@ -119,7 +127,7 @@ def resolve(cfg: BackboneCfg, explicit: str | Path | None = None) -> ResolvedWei
             found = local_location(src)
             if found is not None:
                 return ResolvedWeights(found, src.describe(), file_sha256(found))
-            looked.append(f"{src.describe()} (not installed)")
+            looked.append(f"{src.describe()} (not installed{_how_to(src)})")
     hub = [s for s in cfg.sources if not isinstance(s, (PackageFile, AssetFile))]
     if hub and network_allowed():
         errors = []

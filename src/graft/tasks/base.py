@@ -105,7 +105,8 @@ class Task:
         else:
             self.strategy_used, self.strategy_reason = self.strategy, "chosen by the user"
 
-    def check_strategy(self, strategy: str, allowed=strategies.STRATEGIES) -> None:
+    def check_strategy(self, strategy: str) -> None:
+        allowed = self.strategy_choices
         if strategy not in allowed:
             raise GraftError(f"unknown strategy '{strategy}' for {self.name}; choose one of {', '.join(allowed)}")
 

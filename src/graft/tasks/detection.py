@@ -179,6 +179,7 @@ class ObjectDetector(Task):
     name = "detection"
     modality = "image"
     default_backbone = "ssd_mobilenet_v2_coco"
+    strategy_choices = ("feature-extraction", "fine-tune", "auto")
     defaults = {"epochs": 30, "head_epochs": 10, "lr": 1e-3, "head_lr": 5e-3, "lr_decay": 0.7, "unfreeze": "all",
                 "batch_size": 8}
     # a Faster R-CNN's proposals and box heads start from nothing: at the SSD's rates its fine-tuning diverged
@@ -195,7 +196,7 @@ class ObjectDetector(Task):
                  seed: int = 0, patience: int | None = 5, grad_accum: int = 1, mixed_precision: str = "no",
                  max_grad_norm: float | None = 10.0, on_bad_file: str = "error",
                  checkpoint_dir: str | Path | None = None, num_workers: int | None = None):
-        self.check_strategy(strategy, ("feature-extraction", "fine-tune", "auto"))
+        self.check_strategy(strategy)
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
         self.arch = _arch(self.backbone_name)
         self.epochs, self.head_epochs, self.lr, self.head_lr = epochs, head_epochs, lr, head_lr

@@ -26,6 +26,7 @@ from graft import bundle, strategies, training
 from graft.data.faces import is_pairs_file, read_pairs, read_people
 from graft.data.images import BadImage, list_images, load_image
 from graft.errors import DataError, GraftError
+from graft.faces.adaptation import Adapted, PairMargin, identity_head, layer_groups, mirrored
 from graft.faces.verification import calibrate, gallery_pairs, pairwise, verification_report
 from graft.progress import log, progress
 from graft.tasks.base import Task
@@ -54,73 +55,6 @@ def taken_at(path: Path) -> str | None:
     return str(value).strip() if value else None
 
 
-class PairMargin(training.Objective):
-    """Distances of same-person pairs pushed below ``threshold - margin``, of other pairs above
-    ``threshold + margin`` (squared hinge): the published "same person" threshold keeps its meaning.
-
-    Validation uses every pair with at least one validation photo (the others are the training photos).
-    """
-
-    monitor, mode = "val_loss", "min"
-
-    def __init__(self, threshold: float, margin: float):
-        self.threshold, self.margin = threshold, margin
-
-    def pair_loss(self, emb: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor | None = None):
-        d = torch.cdist(emb.float(), emb.float())
-        same = labels[:, None] == labels[None, :]
-        upper = torch.triu(torch.ones_like(same), diagonal=1)
-        if counted is not None:
-            upper = upper & (counted[:, None] | counted[None, :])
-        genuine, impostor = upper & same, upper & ~same
-        loss = emb.new_zeros(())
-        if genuine.any():
-            loss = loss + torch.relu(d[genuine] - (self.threshold - self.margin)).pow(2).mean()
-        if impostor.any():
-            loss = loss + torch.relu((self.threshold + self.margin) - d[impostor]).pow(2).mean()
-        return loss
-
-    def loss(self, model, batch):
-        x, labels = batch[0], batch[1]
-        return self.pair_loss(model(x), labels), len(labels)
-
-    @torch.no_grad()
-    def validate(self, model, loader, acc) -> dict[str, float]:
-        model.eval()
-        emb, labels, is_val = [], [], []
-        for x, y, v in loader:
-            emb.append(model(x).float())
-            labels.append(y)
-            is_val.append(v)
-        emb, labels, is_val = torch.cat(emb), torch.cat(labels), torch.cat(is_val)
-        return {"val_loss": float(self.pair_loss(emb, labels, is_val))}
-
-    def describe(self, row: dict) -> str:
-        return f"val pair loss {row['val_loss']:.4f}"
-
-
-class _Adapted(nn.Module):
-    """What trains: the embedder (fine-tune) or a linear map on its frozen descriptors (feature-extraction)."""
-
-    def __init__(self, embedder=None, head: nn.Module | None = None):
-        super().__init__()
-        self.embedder_module = embedder.module if embedder is not None else None
-        self._embedder = embedder
-        self.head = head
-
-    def forward(self, x):
-        if self.embedder_module is not None:
-            x = self._embedder.forward(x)
-        return self.head(x) if self.head is not None else x
-
-
-def identity_head(dim: int) -> nn.Linear:
-    head = nn.Linear(dim, dim, bias=False)
-    with torch.no_grad():
-        head.weight.copy_(torch.eye(dim))
-    return head
-
-
 class FaceRecognizer(Task):
     """Face recognition by transfer: ``FaceRecognizer().fit("people/")``, then ``predict(photos)``.
 
@@ -143,7 +77,7 @@ class FaceRecognizer(Task):
                  head_lr: float | None = None, batch_size: int | None = None, unfreeze: int | str | None = None,
                  val_fraction: float = 0.2, seed: int = 0, patience: int | None = 5,
                  add_to: str | Path | None = None, checkpoint_dir: str | Path | None = None):
-        self.check_strategy(strategy, self.strategy_choices)
+        self.check_strategy(strategy)
         if not 0 < far < 1:
             raise GraftError(f"--far must be between 0 and 1, got {far}")
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
@@ -220,7 +154,7 @@ class FaceRecognizer(Task):
         packaged photos: same-person distances of partial faces fell from 0.61-0.73 to 0.54-0.67)."""
         emb = self.embedder.embed(chips)
         if self.mirror and len(emb):
-            emb = (emb + self.embedder.embed(_mirrored(chips))) / 2
+            emb = (emb + self.embedder.embed(mirrored(chips))) / 2
         if self.head is not None and len(emb):
             with torch.no_grad():
                 emb = self.head(torch.from_numpy(emb)).numpy()
@@ -350,8 +284,8 @@ class FaceRecognizer(Task):
 
     def _head_setup(self, chips):
         self.head = identity_head(self.embedder.dim)
-        frozen = [torch.from_numpy(self.embedder.embed(c)) for c in (chips, _mirrored(chips))]
-        return _Adapted(head=self.head), [{"params": list(self.head.parameters()), "lr": self.option("head_lr")}], frozen
+        frozen = [torch.from_numpy(self.embedder.embed(c)) for c in (chips, mirrored(chips))]
+        return Adapted(head=self.head), [{"params": list(self.head.parameters()), "lr": self.option("head_lr")}], frozen
 
     def _fine_tune_setup(self, chips):
         from graft.backbones import LayerGroup
@@ -359,12 +293,12 @@ class FaceRecognizer(Task):
         module = self.embedder.module
         named = {id(p): n for n, p in module.named_parameters()}
         groups = [LayerGroup(name, tuple(named[id(p)] for m in mods for p in m.parameters()))
-                  for name, mods in _layer_groups(module)]
+                  for name, mods in layer_groups(module)]
         unfrozen = strategies.unfreeze_last(module, self.option("unfreeze"), groups)
         log(f"fine-tune: training {', '.join(g.name for g in unfrozen)}")
         params = [p for p in module.parameters() if p.requires_grad]
-        inputs = [self.embedder.tensor(c) for c in (chips, _mirrored(chips))]
-        return _Adapted(embedder=self.embedder), [{"params": params, "lr": self.option("lr")}], inputs
+        inputs = [self.embedder.tensor(c) for c in (chips, mirrored(chips))]
+        return Adapted(embedder=self.embedder), [{"params": params, "lr": self.option("lr")}], inputs
 
     def _held_out_report(self, chips, names, is_val) -> dict | None:
         """Verification on pairs with a validation photo, at the published threshold (before/after figures)."""
@@ -631,14 +565,3 @@ class FaceRecognizer(Task):
             lines.append(f"{r['input']}: {found}")
             lines += [f"  {f['name']}\tdistance {f['distance']:.4f}\t{f['box']}" for f in r.get("faces", [])]
         return "\n".join(lines)
-
-
-def _mirrored(chips: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(chips[:, :, ::-1])
-
-
-def _layer_groups(module: nn.Module) -> list[tuple[str, list[nn.Module]]]:
-    """Bottom-to-top groups of an embedder: its own ``layer_groups()``, else its top-level children."""
-    if hasattr(module, "layer_groups"):
-        return module.layer_groups()
-    return [(name, [child]) for name, child in module.named_children() if any(True for _ in child.parameters())]

@@ -5,10 +5,11 @@ __version__ = "0.1.0"
 
 from pathlib import Path  # noqa: E402
 
-__all__ = ["FaceRecognizer", "ImageClassifier", "ObjectDetector", "TextClassifier", "load", "list_models",
-           "__version__"]
+__all__ = ["ChatModel", "FaceRecognizer", "ImageClassifier", "ObjectDetector", "TextClassifier", "TextGenerator",
+           "load", "list_models", "__version__"]
 _TASK_CLASSES = {"ImageClassifier": "image-classification", "TextClassifier": "text-classification",
-                 "ObjectDetector": "detection", "FaceRecognizer": "faces"}
+                 "ObjectDetector": "detection", "FaceRecognizer": "faces", "TextGenerator": "generation",
+                 "ChatModel": "chat"}
 
 
 def load(directory: str | Path):

@@ -1,4 +1,4 @@
-"""The `graft` command: models, fit, evaluate, predict, datasets, demo.
+"""The `graft` command: models, fit, evaluate, predict, chat, datasets, demo.
 
 `graft fit` has the options every task shares, plus the chosen task's own group (``Task.add_arguments``).
 
@@ -86,7 +86,7 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     m = sub.add_parser("models", help="list the backbones and pretrained detectors, the tasks they suit, licences")
     m.add_argument("--available", action="store_true", help="only models whose weights are on this machine")
     m.add_argument("--json", action="store_true")
-    m.add_argument("--family", choices=["image", "text", "detector", "face"])
+    m.add_argument("--family", choices=["image", "text", "detector", "face", "lm"])
     m.add_argument("--task", help="only models that suit this task")
     _add_fit(sub, task, add_help=fit_help)
     e = sub.add_parser("evaluate", help="metrics of a saved model on labelled data")
@@ -104,7 +104,18 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     pr.add_argument("--csv", metavar="FILE", help="faces: an attendance list (file, name, distance, time taken)")
     pr.add_argument("--verify", nargs=2, metavar=("A", "B"), help="faces: are the faces of photos A and B the "
                     "same person?")
+    pr.add_argument("--prompt", action="append", help="generation, chat: a prompt (repeatable)")
+    pr.add_argument("--max-new-tokens", type=int, default=128, help="generation, chat: tokens to generate")
+    pr.add_argument("--temperature", type=float, default=0.0, help="generation, chat: 0 = greedy (default)")
+    pr.add_argument("--top-p", type=float, default=1.0, help="generation, chat: nucleus sampling mass")
+    pr.add_argument("--seed", type=int, help="generation, chat: seed for sampling")
     pr.add_argument("--json", action="store_true")
+    c = sub.add_parser("chat", help="talk with a chat model in the terminal (streams tokens; Ctrl-D leaves)")
+    c.add_argument("model", help="a saved chat model directory, or a zoo chat model such as smollm2-135m-instruct")
+    c.add_argument("--max-new-tokens", type=int, default=256)
+    c.add_argument("--temperature", type=float, default=0.0)
+    c.add_argument("--top-p", type=float, default=1.0)
+    c.add_argument("--system", help="a system message to start the conversation with")
     d = sub.add_parser("datasets", help="write a built-in real dataset to disk")
     d.add_argument("name", choices=list(DATASETS), help="which dataset")
     d.add_argument("--root", default="data", help="parent directory (default: data)")

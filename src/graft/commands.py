@@ -125,6 +125,30 @@ def predict(args) -> int:
     return 0
 
 
+def chat(args) -> int:
+    """An interactive conversation: each reply streams as it is generated; the conversation is kept."""
+    from transformers import TextStreamer
+
+    model = _load(args.model)
+    if not getattr(model, "chat", False):
+        raise GraftError(f"{args.model} is not a chat model (train one with `graft fit DATA --task chat`)")
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    print("graft chat: type a message; Ctrl-D to leave", flush=True)
+    while True:
+        try:
+            text = input("you> ")
+        except EOFError:
+            print()
+            return 0
+        if not text.strip():
+            continue
+        messages.append({"role": "user", "content": text})
+        print("bot> ", end="", flush=True)
+        streamer = TextStreamer(model.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        reply = model.generate(messages, args.max_new_tokens, args.temperature, args.top_p, streamer=streamer)
+        messages.append({"role": "assistant", "content": reply.strip()})
+
+
 def datasets(args) -> int:
     from graft.datasets import prepare
 

@@ -24,7 +24,7 @@ def catalog(family: str | None = None, available_only: bool = False, task: str |
         if task is not None and task not in cfg.tasks:
             continue
         prep = cfg.preprocessing
-        size = f"{prep.max_length}tok" if cfg.family == "text" else f"{prep.input_size}px"
+        size = f"{prep.max_length}tok" if cfg.family in ("text", "lm") else f"{prep.input_size}px"
         row = {"name": name, "family": cfg.family, "params_m": cfg.params_m, "input": size,
                "feature_dim": cfg.feature_dim, "tasks": list(cfg.tasks), "licence": cfg.licence,
                "available": weights_here(name), "description": cfg.description}

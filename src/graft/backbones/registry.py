@@ -75,7 +75,8 @@ class TextPreprocessing:
 @dataclass(frozen=True)
 class BackboneCfg:
     name: str
-    family: Literal["image", "text", "detector", "face"]  # detector: a whole pretrained detector; face: an embedder
+    # detector: a whole pretrained detector; face: a face embedder; lm: a causal language model
+    family: Literal["image", "text", "detector", "face", "lm"]
     builder: Literal["timm", "transformers", "graft", "torchvision", "dlib", "facenet-pytorch"]
     arch: str  # timm architecture or transformers model type
     feature_dim: int
@@ -94,7 +95,7 @@ class BackboneCfg:
 
 
 TASKS_BY_FAMILY = {"image": ("image-classification", "detection"), "text": ("text-classification",),
-                   "detector": ("detection",), "face": ("faces",)}
+                   "detector": ("detection",), "face": ("faces",), "lm": ("chat", "generation")}
 
 
 _REGISTRY: dict[str, BackboneCfg] = {}

@@ -40,7 +40,7 @@ def graft_home() -> Path:
 def cache_location(cfg: BackboneCfg) -> Path:
     safe = cfg.name.replace("/", "--")
     base = graft_home() / "weights"
-    if cfg.family == "text":
+    if cfg.family in ("text", "lm"):  # a transformers model folder
         return base / safe
     if cfg.family == "detector":  # a converted detector: its own folder
         return base / safe / f"{safe}.safetensors"
@@ -150,11 +150,11 @@ def _download(cfg: BackboneCfg, src: UrlFile | HubModel) -> ResolvedWeights:
     """Fetch from the hub into graft's cache (images: one safetensors file in timm's key space)."""
     target = cache_location(cfg)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.family == "text":
+    if cfg.family in ("text", "lm"):
         from huggingface_hub import snapshot_download
 
         local = Path(snapshot_download(src.repo_id, allow_patterns=[
-            "*.json", "*.safetensors", "*.txt", "*.model", "merges.txt", "vocab.*"]))
+            "*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "merges.txt", "vocab.*"]))
         return ResolvedWeights(local, src.describe(), file_sha256(local))
     if isinstance(src, UrlFile):
         state = torch.hub.load_state_dict_from_url(src.url, map_location="cpu", weights_only=True)

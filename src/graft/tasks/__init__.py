@@ -14,9 +14,11 @@ TASKS = {
     "text-classification": "graft.tasks.text_classification:TextClassifier",
     "detection": "graft.tasks.detection:ObjectDetector",
     "faces": "graft.tasks.faces:FaceRecognizer",
+    "generation": "graft.tasks.generation:TextGenerator",
+    "chat": "graft.tasks.generation:ChatModel",
 }
 ALIASES = {"image": "image-classification", "text": "text-classification", "object-detection": "detection",
-           "face-recognition": "faces"}
+           "face-recognition": "faces", "text-generation": "generation"}
 
 
 def task_names() -> list[str]:
@@ -42,6 +44,8 @@ def infer_task(data: str, backbone: str | None = None) -> str:
         suited = get_cfg(backbone).tasks
         if len(suited) == 1:  # a text encoder, a whole detector: the model decides
             return suited[0]
+        if "chat" in suited:  # a language model: conversations (JSONL) or plain text
+            return "chat" if Path(data).suffix.lower() in (".jsonl", ".json") else "generation"
     if is_detection_dataset(data):
         return "detection"
     return "image-classification" if _looks_like_images(Path(data)) else "text-classification"

@@ -1,0 +1,114 @@
+"""Causal LMs from the zoo, offline first: a cached transformers folder, a packaged GGUF (converted once into
+that cache), or the hub.
+
+Loading a GGUF through transformers dequantises every tensor (tens of seconds); :func:`cached_folder` does it
+once and saves a safetensors folder that loads in about a second. The GGUF's own special-token ids are kept:
+transformers' GGUF tokenizer import names ``<|im_start|>`` as SmolLM2's end token, where the file says
+``<|im_end|>``, so a model fine-tuned with it would never learn to stop.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from graft.errors import GraftError
+
+# ChatML, for base models that have no chat template of their own
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+          "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+          "{% endif %}")
+
+
+def cached_folder(gguf: Path, target: Path) -> Path:
+    """``target``: a transformers folder converted from ``gguf``, written atomically on first use."""
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from graft.progress import log
+
+    log(f"converting {gguf.name} once into {target} (later loads take about a second)")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    fix_special_tokens(tokenizer, model)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def fix_special_tokens(tokenizer, model) -> None:
+    """End token from the model's config (the checkpoint's own), and a padding token distinct from it: padding
+    that is also the end token gets masked out of the labels, and the model never learns to stop."""
+    eos_id = model.config.eos_token_id
+    if isinstance(eos_id, list):
+        eos_id = eos_id[0]
+    if eos_id is not None and tokenizer.eos_token_id != eos_id:
+        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos_id)
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        spare = [t for t in (tokenizer.unk_token, "<|endoftext|>", "<pad>")
+                 if t is not None and t in tokenizer.get_vocab() and tokenizer.convert_tokens_to_ids(t) != eos_id]
+        if spare:
+            tokenizer.pad_token = spare[0]
+        else:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+            model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.eos_token_id = eos_id if eos_id is not None else tokenizer.eos_token_id
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = model.config.eos_token_id
+
+
+def load_causal_lm(name: str, weights: str | Path | None = "pretrained"):
+    """(model in eval mode, tokenizer, ResolvedWeights or None) for the zoo's ``name`` or a Hugging Face id.
+
+    ``weights``: "pretrained" (resolved offline first), a folder or GGUF file, or None (a random model of the
+    checkpoint's shape: needs its config, i.e. a cached or packaged copy).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from graft.backbones import get_cfg, resolve
+    from graft.backbones.registry import BackboneCfg, HubModel, TextPreprocessing
+    from graft.backbones.weights import ResolvedWeights, cache_location, file_sha256
+
+    cfg = get_cfg(name) if "/" not in name or Path(name).exists() else None
+    if cfg is None or cfg.family not in ("lm", "text"):
+        cfg = BackboneCfg(name, "lm", "transformers", "auto", 0, 0.0, TextPreprocessing(512, "last"),
+                          (HubModel(name),) if "/" in name and not Path(name).exists() else (),
+                          description="Hugging Face causal LM (passed through)")
+    resolved = resolve(cfg, None if weights in ("pretrained", None) else weights)
+    location = resolved.location
+    if location.suffix == ".gguf":
+        location = cached_folder(location, cache_location(cfg))
+        resolved = ResolvedWeights(location, f"{resolved.source}, converted", file_sha256(location))
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    if weights is None:
+        from transformers import AutoConfig
+
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(location))
+        resolved = None
+    else:
+        model = AutoModelForCausalLM.from_pretrained(location, dtype="float32")
+    fix_special_tokens(tokenizer, model)
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = CHATML
+    if tokenizer.padding_side != "left":
+        tokenizer.padding_side = "left"  # generation continues from the right end of every row
+    return model.eval(), tokenizer, resolved
+
+
+def check_family(name: str) -> None:
+    from graft.backbones import get_cfg
+
+    if "/" in name or Path(name).exists():
+        return
+    if get_cfg(name).family != "lm":
+        raise GraftError(f"'{name}' is not a language model for generation: see `graft models --family lm`")

@@ -23,7 +23,7 @@ from typing import Callable
 
 from graft.errors import DataError
 
-__all__ = ["DATASETS", "bbc_news", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
+__all__ = ["DATASETS", "bbc_news", "chitchat", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
 
 _MANIFEST = ".graft-dataset.json"
 _FORMAT = 1
@@ -481,6 +481,50 @@ def faces(root: str | Path, seed: int = 0) -> Path:
     return _build(Path(root) / "faces", {"dataset": "faces"}, write)
 
 
+_CHITCHAT_README = ("Chitchat: human-human conversations as chat JSONL", """
+Source: chitchat-dataset 0.9.0 (MIT), chitchat_dataset/dataset.json: 7,168 conversations, 4,018 of them between
+two people (the other 3,150 have one speaker only and are left out).
+Each conversation becomes one line {{"messages": [...]}}: the first speaker's turns are "user", the second's
+"assistant" (a turn's consecutive messages joined by a space); a trailing user turn is dropped so every
+conversation ends with the assistant; conversations with fewer than two turns are left out.
+Split: seeded random by conversation (seed {seed}), test share {test_size}{limit}.
+Counts: train {train} conversations, test {test} conversations.
+""")
+
+
+def chitchat(root: str | Path, seed: int = 0, test_size: float = 0.1, limit: int | None = None) -> Path:
+    """Conversations as ``root/chitchat/{train,test}.jsonl`` (chat JSONL); ``limit``: at most N per split."""
+    import random
+
+    source = _package_file("chitchat_dataset", "chitchat-dataset==0.9.0", "dataset.json")
+
+    def write(tmp: Path) -> None:
+        conversations = []
+        for key, item in sorted(json.loads(source.read_text(encoding="utf-8")).items()):
+            turns = [" ".join(m["text"].strip() for m in turn if m.get("text", "").strip()) for turn in item["messages"]]
+            turns = [t for t in turns if t]
+            if len(turns) % 2:
+                turns = turns[:-1]
+            if len(turns) >= 2:
+                conversations.append([{"role": "user" if i % 2 == 0 else "assistant", "content": t}
+                                      for i, t in enumerate(turns)])
+        order = list(range(len(conversations)))
+        random.Random(seed).shuffle(order)
+        n_test = round(test_size * len(order))
+        parts = {"test": order[:n_test][:limit], "train": order[n_test:][:limit]}
+        for part, idx in parts.items():
+            with open(tmp / f"{part}.jsonl", "w", encoding="utf-8") as f:
+                for i in idx:
+                    f.write(json.dumps({"messages": conversations[i]}, ensure_ascii=False) + "\n")
+        title, body = _CHITCHAT_README
+        text = body.format(seed=seed, test_size=test_size, limit=f", then the first {limit} per split" if limit else "",
+                           train=len(parts["train"]), test=len(parts["test"]))
+        (tmp / "README.txt").write_text(f"{title}\n\n{text.strip()}\n\nWritten by graft.datasets.\n", encoding="utf-8")
+
+    return _build(Path(root) / "chitchat", {"dataset": "chitchat", "seed": seed, "test_size": test_size,
+                                            "limit": limit}, write)
+
+
 DATASETS: dict[str, Callable[..., Path]] = {
     "elpv": elpv,
     "elpv-4level": functools.partial(elpv, variant="4level"),
@@ -488,6 +532,7 @@ DATASETS: dict[str, Callable[..., Path]] = {
     "bbc-news": bbc_news,
     "trees": trees,
     "faces": faces,
+    "chitchat": chitchat,
 }
 
 

@@ -79,15 +79,16 @@ def load_causal_lm(name: str, weights: str | Path | None = "pretrained"):
     from graft.backbones.registry import BackboneCfg, HubModel, TextPreprocessing
     from graft.backbones.weights import ResolvedWeights, cache_location, file_sha256
 
-    cfg = get_cfg(name) if "/" not in name or Path(name).exists() else None
-    if cfg is None or cfg.family not in ("lm", "text"):
-        cfg = BackboneCfg(name, "lm", "transformers", "auto", 0, 0.0, TextPreprocessing(512, "last"),
-                          (HubModel(name),) if "/" in name and not Path(name).exists() else (),
-                          description="Hugging Face causal LM (passed through)")
-    resolved = resolve(cfg, None if weights in ("pretrained", None) else weights)
+    if Path(name).is_dir():  # a transformers folder of one's own
+        resolved = ResolvedWeights(Path(name), f"folder {name}", file_sha256(Path(name)))
+    else:
+        cfg = get_cfg(name) if "/" not in name else BackboneCfg(
+            name, "lm", "transformers", "auto", 0, 0.0, TextPreprocessing(512, "last"), (HubModel(name),),
+            description="Hugging Face causal LM (passed through)")
+        resolved = resolve(cfg, None if weights in ("pretrained", None) else weights)
     location = resolved.location
     if location.suffix == ".gguf":
-        location = cached_folder(location, cache_location(cfg))
+        location = cached_folder(location, cache_location(cfg))  # a packaged or given GGUF: convert once
         resolved = ResolvedWeights(location, f"{resolved.source}, converted", file_sha256(location))
     tokenizer = AutoTokenizer.from_pretrained(location)
     if weights is None:

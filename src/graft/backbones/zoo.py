@@ -110,18 +110,15 @@ register(BackboneCfg(
                  "face-recognition-models==0.3.0"),),
     description="dlib's own face ResNet (128-d), run by dlib (pip install dlib-bin); not trainable here",
     licence="CC0-1.0 (dlib models)"))
-register(BackboneCfg(
-    "facenet_vggface2", "face", "facenet-pytorch", "facenet", 512, 23.5,
-    ImagePreprocessing(160, (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255), "bilinear", 1.0),
-    (UrlFile("https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"),),
-    description="FaceNet InceptionResnetV1 trained on VGGFace2 (512-d), facenet-pytorch; online",
-    licence="MIT; VGGFace2: research"))
-register(BackboneCfg(
-    "facenet_casia", "face", "facenet-pytorch", "facenet", 512, 23.5,
-    ImagePreprocessing(160, (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255), "bilinear", 1.0),
-    (UrlFile("https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt"),),
-    description="FaceNet InceptionResnetV1 trained on CASIA-WebFace (512-d), facenet-pytorch; online",
-    licence="MIT; CASIA-WebFace: research"))
+_FACENET = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
+for _name, _file, _data in (("facenet_vggface2", "20180402-114759-vggface2.pt", "VGGFace2"),
+                            ("facenet_casia", "20180408-102900-casia-webface.pt", "CASIA-WebFace")):
+    register(BackboneCfg(
+        _name, "face", "facenet-pytorch", "facenet", 512, 23.5,
+        ImagePreprocessing(160, (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255), "bilinear", 1.0),
+        (UrlFile(_FACENET + _file),),
+        description=f"FaceNet InceptionResnetV1 trained on {_data} (512-d), facenet-pytorch; online",
+        licence=f"MIT; {_data}: research"))
 
 # --- causal language models (family "lm": text generation and chat; see graft.generation) ---
 register(BackboneCfg(

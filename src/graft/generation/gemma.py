@@ -13,7 +13,6 @@ import ast
 import hashlib
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -193,16 +192,9 @@ def convert(gguf_path: Path, target: Path) -> Path:
     tokenizer = rebuild_tokenizer(gguf_path)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     _set_special_ids(model, tokenizer)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    from graft.generation.models import save_folder
+
+    return save_folder(model, tokenizer, target)
 
 
 def _set_special_ids(model, tokenizer) -> None:

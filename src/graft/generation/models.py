@@ -46,6 +46,12 @@ def cached_folder(gguf: Path, target: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     fix_special_tokens(tokenizer, model)
+    return save_folder(model, tokenizer, target)
+
+
+def save_folder(model, tokenizer, target: Path) -> Path:
+    """A transformers folder (safetensors + tokenizer) written to a temporary folder, then renamed into place:
+    a folder at ``target`` is always complete."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

@@ -13,11 +13,17 @@ _TASK_CLASSES = {"ImageClassifier": "image-classification", "TextClassifier": "t
 
 
 def load(directory: str | Path):
-    """Restore a saved model (safetensors + JSON; nothing in a bundle can run code)."""
+    """Restore a saved model (safetensors + JSON; nothing in a bundle can run code), or an exported file."""
     from graft.bundle import read_config
     from graft.errors import BundleError, GraftError
     from graft.tasks import get_task
 
+    from graft.deploy.runtime import is_export
+
+    if is_export(directory):  # an ONNX / .pt2 file from `graft export`, with its JSON sidecar
+        from graft.deploy.runtime import load_export
+
+        return load_export(directory)
     config = read_config(directory)
     try:
         task = get_task(str(config.get("task")))

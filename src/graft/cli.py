@@ -1,4 +1,4 @@
-"""The `graft` command: models, fit, evaluate, predict, chat, datasets, demo.
+"""The `graft` command: models, fit, evaluate, predict, chat, export, serve, datasets, demo.
 
 `graft fit` has the options every task shares, plus the chosen task's own group (``Task.add_arguments``).
 
@@ -90,7 +90,7 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     m.add_argument("--task", help="only models that suit this task")
     _add_fit(sub, task, add_help=fit_help)
     e = sub.add_parser("evaluate", help="metrics of a saved model on labelled data")
-    e.add_argument("model", help="a saved model directory")
+    e.add_argument("model", help="a saved model directory or an exported .onnx/.pt2 file")
     e.add_argument("data", help="labelled data in the layout the model was trained on")
     e.add_argument("--json", action="store_true", help="the full report as JSON")
     pr = sub.add_parser("predict", help="predict with a saved model: classes, or boxes")
@@ -116,6 +116,27 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     c.add_argument("--temperature", type=float, default=0.0)
     c.add_argument("--top-p", type=float, default=1.0)
     c.add_argument("--system", help="a system message to start the conversation with")
+    x = sub.add_parser("export", help="export a saved model to ONNX (optionally int8) or .pt2, checked against it")
+    x.add_argument("model", help="a saved model directory")
+    x.add_argument("--format", default="onnx", choices=["onnx", "pt2"])
+    x.add_argument("--quantize", choices=["int8"], help="onnxruntime int8 quantization (static for image models, "
+                   "calibrated on --data; dynamic for text models)")
+    x.add_argument("--out", required=True, help="the exported file (.onnx or .pt2); FILE.json describes it")
+    x.add_argument("--data", help="real inputs to check (and calibrate) the export on (default: the training data "
+                   "recorded in the model)")
+    x.add_argument("--check-inputs", type=_int_or("all", 1), default=64, help="inputs the check runs (default 64)")
+    s = sub.add_parser("serve", help="an HTTP service (and a web page) for a saved model or an export")
+    s.add_argument("model", help="a saved model directory or an exported .onnx/.pt2 file")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1, help="server processes (each loads the model)")
+    s.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: $GRAFT_TOKEN; needed for a "
+                   "non-loopback --host)")
+    s.add_argument("--max-upload-mb", type=float, default=10.0, help="largest request body (default 10 MB)")
+    s.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, in pixels (default 40M)")
+    s.add_argument("--max-text-chars", type=int, default=20_000, help="longest text (default 20,000 characters)")
+    s.add_argument("--max-batch", type=int, default=32, help="most inputs in one request (default 32)")
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds a prediction may take (default 30)")
     d = sub.add_parser("datasets", help="write a built-in real dataset to disk")
     d.add_argument("name", choices=list(DATASETS), help="which dataset")
     d.add_argument("--root", default="data", help="parent directory (default: data)")

@@ -149,6 +149,27 @@ def chat(args) -> int:
         messages.append({"role": "assistant", "content": reply.strip()})
 
 
+def export(args) -> int:
+    from graft.deploy.export import export as export_model
+
+    check = 10 ** 9 if args.check_inputs == "all" else args.check_inputs
+    info = export_model(args.model, args.out, args.format, args.quantize, data=args.data, check_inputs=check)
+    size = Path(args.out).stat().st_size / 1e6
+    print(f"exported {args.out} ({size:.1f} MB, {info['exporter']}); check: max |difference| "
+          f"{info['parity']['max_abs_diff']:.2e}, top-1 agreement {info['parity']['top1_agreement']:.2%} on "
+          f"{info['parity']['inputs']} inputs; described in {args.out}.json")
+    return 0
+
+
+def serve(args) -> int:
+    from graft.deploy.server import Limits, serve as run_server
+
+    limits = Limits(max_body=int(args.max_upload_mb * 1e6), max_pixels=args.max_pixels,
+                    max_text_chars=args.max_text_chars, max_batch=args.max_batch, timeout=args.timeout)
+    run_server(args.model, host=args.host, port=args.port, workers=args.workers, token=args.token, limits=limits)
+    return 0
+
+
 def datasets(args) -> int:
     from graft.datasets import prepare
 

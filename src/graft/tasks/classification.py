@@ -86,6 +86,8 @@ class Classifier(Task):
         self.history: list[dict] = []
         self.run_report: dict = {}
         self.strategy_used = self.strategy_reason = None
+        self.runtime = None  # an exported network (graft.deploy) that replaces ``model`` for prediction
+        self.data_source: str | None = None  # the training data, recorded for checking exports on real inputs
 
     # ---- what a task subclass provides -------------------------------------------------------------
     def read_labelled(self, source) -> LabelledData:  # pragma: no cover - abstract
@@ -139,6 +141,7 @@ class Classifier(Task):
         if self.strategy_used in ("fine-tune", "lora"):
             self.history += self._fit_backbone(train, val_data, y_train, y_val)
         val_report = self.evaluate_data(val_data)
+        self.data_source = str(train.source) if train.source else None
         self.run_report = {**train.report, "split": split, "train_size": len(train.inputs),
                            "val_size": len(val_data.inputs), "val_metrics": val_report,
                            "fit_seconds": round(time.perf_counter() - start, 2)}
@@ -266,10 +269,15 @@ class Classifier(Task):
 
     # ---- using a trained model ---------------------------------------------------------------------
     def _require_model(self) -> None:
-        self.require_model()
+        if self.runtime is None:
+            self.require_model()
 
     def logits(self, inputs: list) -> torch.Tensor:
         self._require_model()
+        if self.runtime is not None:
+            loader = self._loader(inputs, [0] * len(inputs), train=False, batch_size=max(self.batch_size, 64))
+            out = [self.runtime(**batch) for batch, _ in loader]
+            return torch.cat(out) if out else torch.empty(0, len(self.classes))
         device = training.device()
         self.model.to(device).eval()
         if self.strategy_used == "feature-extraction" and self.cache_identity():
@@ -319,6 +327,7 @@ class Classifier(Task):
             "strategy": {"requested": self.strategy, "used": self.strategy_used, "reason": self.strategy_reason,
                          "unfreeze": self.option("unfreeze"), "train_bn": self.train_bn},
             "training": self.training_options(), "seed": self.seed, "split": self.run_report.get("split"),
+            "data_source": self.data_source,
         }
 
     def training_options(self) -> dict:
@@ -399,7 +408,53 @@ class Classifier(Task):
         self.model = BackboneWithHead(backbone, head)
         bundle.load_into(self.model, directory, config)
         strategies.freeze(backbone)
+        self.data_source = config.get("data_source")
         return self
+
+    # ---- export (graft.deploy) ---------------------------------------------------------------------
+    def export_items(self, data, n: int) -> list:
+        """``n`` real inputs (a seeded choice) to check an export on: from ``data``, else the training data."""
+        import random
+
+        source = data or self.data_source
+        if not source or not Path(source).exists():
+            raise GraftError("give --data: real inputs to check the export on (the training data recorded in "
+                             f"the model, {self.data_source or 'none'}, is not here)")
+        items = self.read_unlabelled(source)
+        if not items:
+            raise GraftError(f"{source}: no inputs to check the export on")
+        return random.Random(self.seed).sample(items, min(n, len(items)))
+
+    def export_inputs(self, items: list) -> dict[str, torch.Tensor]:
+        """One batch of model inputs for ``items``, as ``model`` (and the exported network) take them."""
+        batch, _ = self.collate([(self.encode_item(x, False), 0) for x in items])
+        return batch
+
+    def export_module(self) -> torch.nn.Module:
+        return self.model.float().cpu()
+
+    def export_dynamic_axes(self) -> dict[str, dict[int, str]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def export_quantization(self) -> str:
+        """onnxruntime's int8 method that suits the network: "static" (calibrated) or "dynamic"."""
+        return "dynamic"
+
+    @classmethod
+    def from_export(cls, path: Path, config: dict, network) -> Classifier:
+        """The classifier around an exported network: its classes and preprocessing, no PyTorch weights."""
+        self = cls(config["backbone"]["name"], config["strategy"]["requested"], weights=None,
+                   head=config["head"]["hidden"], dropout=config["head"]["dropout"],
+                   pooling=config["backbone"]["pooling"], seed=config.get("seed", 0),
+                   **cls.options_from_config(config))
+        self.classes = config["classes"]
+        self.strategy_used, self.strategy_reason = config["strategy"]["used"], config["strategy"]["reason"]
+        self.runtime = network
+        self.restore_preprocessing(path, config)
+        return self
+
+    def restore_preprocessing(self, path: Path, config: dict) -> None:
+        """What turns inputs into tensors without the PyTorch model (an export's sidecar files)."""
 
     @classmethod
     def options_from_config(cls, config: dict) -> dict:

@@ -93,6 +93,16 @@ class ImageClassifier(Classifier):
         self.saved_preprocessing = config["preprocessing"]
         return self
 
+    # ---- export (graft.deploy) ---------------------------------------------------------------------
+    def export_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"pixel_values": {0: "batch"}}
+
+    def export_quantization(self) -> str:
+        return "static"  # convolutions: onnxruntime's dynamic quantization leaves them fp32 (slower, not faster)
+
+    def restore_preprocessing(self, path: Path, config: dict) -> None:
+        self.saved_preprocessing = config["preprocessing"]
+
     # ---- the command line --------------------------------------------------------------------------
     @classmethod
     def add_arguments(cls, group) -> None:

@@ -90,7 +90,29 @@ class TextClassifier(Classifier):
 
     def collate(self, batch):
         texts, labels = zip(*batch)
-        return self.model.backbone.tokenize(list(texts)), torch.tensor(labels)
+        return self.tokenize(list(texts)), torch.tensor(labels)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        if self.model is not None:
+            return self.model.backbone.tokenize(texts)
+        enc = self.export_tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                    return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    # ---- export (graft.deploy) ---------------------------------------------------------------------
+    def export_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+
+    def restore_preprocessing(self, path: Path, config: dict) -> None:
+        from transformers import AutoTokenizer
+
+        from graft.deploy.runtime import tokenizer_dir
+
+        folder = tokenizer_dir(path)
+        if not folder.is_dir():
+            raise GraftError(f"{path}: its tokenizer folder {folder.name} is missing (re-run `graft export`)")
+        self.export_tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.max_length = config["preprocessing"]["max_length"]
 
     def extraction_order(self, texts: list[str]) -> list[int]:
         return sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with little padding

@@ -1,0 +1,190 @@
+"""`graft export`: a bundle's network as ONNX (optionally int8) or ``torch.export`` ``.pt2``, checked first.
+
+Every export is run on real inputs and compared with the bundle before it is written: the largest absolute
+difference of the outputs and the share of inputs whose top-1 class is unchanged go into the sidecar, and a
+failed check is an error (nothing is written). Quantization is onnxruntime's: static (calibrated on real
+inputs) for convolutional image models, dynamic for transformers, as each task asks.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from graft.deploy.runtime import EXPORT_FORMAT, ExportedNetwork, sidecar_path, tokenizer_dir
+from graft.errors import GraftError
+from graft.progress import log
+
+FP32_TOLERANCE = 1e-3  # max |export - bundle| relative to the largest output magnitude (at least 1)
+INT8_MIN_AGREEMENT = 0.95  # an int8 export keeps the top-1 class of at least this share of the confident inputs
+CONFIDENT = 0.2  # top-1 minus top-2 probability: below it, a class flip is a near tie, not a broken export
+
+
+@dataclass
+class Parity:
+    max_abs_diff: float
+    top1_agreement: float
+    confident_agreement: float  # on the inputs the bundle is sure of (top-2 probability margin >= CONFIDENT)
+    inputs: int
+    passed: bool
+    rule: str
+
+    def describe(self) -> str:
+        return (f"max |difference| {self.max_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.2%} "
+                f"({self.confident_agreement:.2%} where the model is confident) on {self.inputs} real inputs "
+                f"({self.rule}): {'passed' if self.passed else 'FAILED'}")
+
+
+def parity(network, batches: list[dict], references: list[torch.Tensor], quantized: bool) -> Parity:
+    """Compare the exported network with the bundle's outputs on the same batches."""
+    diffs, scale = [], 1.0
+    agree, confident_agree, confident = 0, 0, 0
+    for batch, ref in zip(batches, references):
+        out = network(**batch)
+        if out.shape != ref.shape:
+            raise GraftError(f"the export returns shape {tuple(out.shape)}, the bundle {tuple(ref.shape)}")
+        diffs.append(float((out - ref).abs().max()))
+        scale = max(scale, float(ref.abs().max()))
+        same = out.argmax(-1) == ref.argmax(-1)
+        top2 = ref.float().softmax(-1).topk(min(2, ref.shape[-1]), -1).values
+        sure = (top2[:, 0] - top2[:, -1]) >= CONFIDENT
+        agree += int(same.sum())
+        confident_agree, confident = confident_agree + int((same & sure).sum()), confident + int(sure.sum())
+    total = sum(r.shape[0] for r in references)
+    max_diff, agreement = max(diffs), agree / max(total, 1)
+    confident_agreement = confident_agree / confident if confident else 1.0
+    if quantized:
+        rule = f"int8: top-1 unchanged on >= {INT8_MIN_AGREEMENT:.0%} of the confident inputs"
+        passed = confident_agreement >= INT8_MIN_AGREEMENT
+    else:
+        rule = f"fp32: max |difference| <= {FP32_TOLERANCE:g} x {scale:.3g}"
+        passed = max_diff <= FP32_TOLERANCE * scale
+    return Parity(max_diff, agreement, confident_agreement, total, passed, rule)
+
+
+def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: str | None = None,
+           data=None, check_inputs: int = 64, calibration_inputs: int = 128, batch_size: int = 16) -> dict:
+    """Export the bundle in ``model_dir`` to ``out``; returns the sidecar written beside it."""
+    import graft
+
+    out = Path(out)
+    if fmt not in ("onnx", "pt2"):
+        raise GraftError(f"--format must be onnx or pt2, not {fmt!r}")
+    if quantize not in (None, "int8"):
+        raise GraftError(f"--quantize must be int8, not {quantize!r}")
+    if quantize and fmt != "onnx":
+        raise GraftError("--quantize int8 needs --format onnx (onnxruntime quantizes the ONNX graph)")
+    if out.suffix.lower() != f".{fmt}":
+        raise GraftError(f"{out}: an {fmt} export's file name ends in .{fmt}")
+    model = graft.load(model_dir)
+    if not hasattr(model, "export_module"):
+        raise GraftError(f"{model_dir}: exporting a {model.name} model is not supported yet")
+    items = model.export_items(data, check_inputs + (calibration_inputs if quantize else 0))
+    check_items, calibration_items = items[:check_inputs], items[check_inputs:] or items[:check_inputs]
+    module = model.export_module().eval()
+    batches = [model.export_inputs(check_items[i:i + batch_size]) for i in range(0, len(check_items), batch_size)]
+    with torch.inference_mode():
+        references = [module(**b).float() for b in batches]
+    names, axes = list(batches[0]), model.export_dynamic_axes()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        tmp_file = Path(tmp) / f"model.{fmt}"
+        start = time.perf_counter()
+        how = (_onnx(module, batches[0], names, axes, tmp_file) if fmt == "onnx"
+               else _pt2(module, batches[0], axes, tmp_file))
+        if quantize:
+            calibration = [model.export_inputs(calibration_items[i:i + batch_size])
+                           for i in range(0, len(calibration_items), batch_size)]
+            how += "; " + _quantize(tmp_file, model.export_quantization(), calibration)
+        check = parity(ExportedNetwork(tmp_file, names), batches, references, bool(quantize))
+        log(f"export check: {check.describe()}")
+        if not check.passed:
+            raise GraftError(f"the export does not match {model_dir}: {check.describe()}; nothing was written")
+        os.replace(tmp_file, out)
+    info = {"format": EXPORT_FORMAT, "version": 1, "file": out.name, "kind": fmt, "exporter": how,
+            "quantize": quantize, "inputs": names, "dynamic_axes": axes, "source_bundle": str(Path(model_dir)),
+            "export_seconds": round(time.perf_counter() - start, 2), "parity": check.__dict__,
+            "preprocessing": model.config().get("preprocessing"), "licence": _licence(model),
+            "config": model.config()}
+    _copy_tokenizer(Path(model_dir), out)
+    from graft.bundle import write_json
+
+    write_json(sidecar_path(out), info)
+    return info
+
+
+def _onnx(module, batch: dict, names: list[str], axes: dict, path: Path) -> str:
+    """torch's dynamo-based ONNX exporter; the TorchScript-based one where dynamo cannot trace the model."""
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError:
+        raise GraftError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'graft[deploy]'") from None
+    shapes = {n: {axis: torch.export.Dim.DYNAMIC for axis in axes.get(n, {})} for n in names}
+    try:
+        program = torch.onnx.export(module, (), kwargs=batch, input_names=names, output_names=["output"],
+                                    dynamic_shapes=shapes, dynamo=True, verbose=False)
+        program.save(str(path))
+        return f"torch.onnx dynamo exporter (opset {program.model.opset_imports.get('', '?')})"
+    except Exception as exc:  # the dynamo exporter's failures are many and varied; the legacy one is the fallback
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        log(f"the dynamo ONNX exporter failed ({reason}); using the TorchScript-based exporter")
+    torch.onnx.export(module, (), str(path), kwargs=batch, input_names=names, output_names=["output"],
+                      dynamic_axes={n: axes[n] for n in names if n in axes}, dynamo=False, opset_version=17)
+    return "torch.onnx TorchScript exporter (opset 17; the dynamo exporter failed on this model)"
+
+
+def _pt2(module, batch: dict, axes: dict, path: Path) -> str:
+    shapes = {n: {axis: torch.export.Dim.AUTO for axis in axes.get(n, {})} for n in batch}
+    program = torch.export.export(module, (), kwargs=batch, dynamic_shapes=shapes)
+    torch.export.save(program, str(path))
+    return f"torch.export (torch {torch.__version__})"
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader protocol over real input batches."""
+
+    def __init__(self, batches: list[dict]):
+        self._feeds = iter([{k: v.cpu().numpy() for k, v in b.items()} for b in batches])
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def _quantize(path: Path, method: str, calibration: list[dict]) -> str:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared, quantized = path.with_name("prepared.onnx"), path.with_name("quantized.onnx")
+    quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+    if method == "static":
+        quantize_static(str(prepared), str(quantized), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        inputs = sum(len(next(iter(b.values()))) for b in calibration)
+        what = f"int8 static quantization (QDQ, per-channel weights, calibrated on {inputs} real inputs)"
+    else:
+        quantize_dynamic(str(prepared), str(quantized), weight_type=QuantType.QInt8)
+        what = "int8 dynamic quantization (weights int8, activations quantized at run time)"
+    os.replace(quantized, path)
+    prepared.unlink(missing_ok=True)
+    return what
+
+
+def _licence(model) -> str | None:
+    from graft.backbones import get_cfg
+
+    try:
+        return get_cfg(model.backbone_name).licence or None
+    except GraftError:
+        return None
+
+
+def _copy_tokenizer(model_dir: Path, out: Path) -> None:
+    source, target = model_dir / "tokenizer", tokenizer_dir(out)
+    shutil.rmtree(target, ignore_errors=True)
+    if source.is_dir():
+        shutil.copytree(source, target)

@@ -1,0 +1,98 @@
+"""Running an exported model: an ONNX file through onnxruntime, or a ``.pt2`` through ``torch.export``.
+
+An export is a file plus a JSON sidecar (``FILE.json``: the bundle's configuration, the inputs' names, how it
+was exported and checked) and, for text models, the tokenizer in ``FILE.tokenizer/``. Loading reads only those:
+no pickle, no code from the files.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graft.errors import BundleError, GraftError
+
+EXPORT_FORMAT = "graft-export"
+SUFFIXES = {".onnx": "onnx", ".pt2": "pt2"}
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def tokenizer_dir(path: Path) -> Path:
+    return path.with_name(path.name + ".tokenizer")
+
+
+def is_export(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_file() and path.suffix.lower() in SUFFIXES
+
+
+def read_sidecar(path: Path) -> dict:
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise BundleError(f"{path}: its description {side.name} is missing (re-run `graft export`)")
+    try:
+        info = json.loads(side.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{side}: not valid JSON ({exc})") from None
+    if info.get("format") != EXPORT_FORMAT:
+        raise BundleError(f"{side}: not a graft export description")
+    return info
+
+
+class ExportedNetwork:
+    """Call with the task's batch of named tensors; returns the first output as a CPU tensor."""
+
+    def __init__(self, path: str | Path, input_names: list[str], threads: int | None = None):
+        self.path, self.input_names = Path(path), list(input_names)
+        self.kind = SUFFIXES[self.path.suffix.lower()]
+        if self.kind == "onnx":
+            self._session = _onnx_session(self.path, threads)
+        else:
+            self._program = torch.export.load(str(self.path)).module()
+
+    def __call__(self, **batch: torch.Tensor) -> torch.Tensor:
+        missing = [n for n in self.input_names if n not in batch]
+        if missing:
+            raise GraftError(f"{self.path}: inputs {', '.join(missing)} are missing")
+        if self.kind == "pt2":
+            with torch.inference_mode():
+                out = self._program(**{n: batch[n] for n in self.input_names})
+            return (out[0] if isinstance(out, (tuple, list)) else out).float()
+        feed = {n: batch[n].cpu().numpy() for n in self.input_names}
+        return torch.from_numpy(np.asarray(self._session.run(None, feed)[0])).float()
+
+
+def _onnx_session(path: Path, threads: int | None):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise GraftError("running ONNX exports needs onnxruntime: pip install 'graft[deploy]'") from None
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for an unreadable model
+        raise BundleError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+
+
+def load_export(path: str | Path, threads: int | None = None):
+    """The task an exported file was made from, running on the export (``graft.load`` calls this)."""
+    from graft.tasks import get_task
+
+    path = Path(path)
+    info = read_sidecar(path)
+    try:
+        task_cls = get_task(str(info["config"].get("task")))
+    except GraftError:
+        raise BundleError(f"{sidecar_path(path)}: unknown task {info['config'].get('task')!r}") from None
+    network = ExportedNetwork(path, info["inputs"], threads)
+    model = task_cls.from_export(path, info["config"], network)
+    model.export_info = info
+    return model

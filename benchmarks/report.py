@@ -6,7 +6,7 @@ from pathlib import Path
 from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
-SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces")
+SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -242,7 +242,73 @@ def markdown(results: dict) -> str:
                          f"keeps in memory: {b['features_mb'] - a['features_mb']:+.0f} MiB).")
     lines += _detection_markdown(results.get("detection"))
     lines += _faces_markdown(results.get("faces"))
+    lines += _generation_markdown(results.get("generation"))
+    lines += _deploy_markdown(results.get("deploy"))
     return "\n".join(lines) + "\n"
+
+
+def _generation_markdown(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    lines = ["", "## Generation and chat (SmolLM2-135M-Instruct, LoRA)", "",
+             "Held-out perplexity on the assistant's tokens of the built-in `chitchat` test conversations, before "
+             "and after a LoRA fit (`ChatModel(...).fit`, defaults, 2 epochs) on N training conversations; fit time "
+             "and the fit process's peak RSS.", "",
+             "| training conversations | base perplexity | fine-tuned | change | fit | peak RSS |", "|---|---|---|---|---|---|"]
+    for row in section.get("fits", []):
+        if "error" in row:
+            lines.append(f"| ? | not measured: {row['error']} | | | | |")
+            continue
+        lines.append(f"| {row['train_conversations']} | {row['base_perplexity']:.2f} | {row['perplexity']:.2f} | "
+                     f"{100 * row['change']:+.1f} % | {row['fit_s'] / 60:.1f} min | "
+                     f"{row['peak_rss_mb'] / 1024:.2f} GiB |")
+    speed = section.get("speed") or {}
+    if "error" in speed:
+        lines += ["", f"Generation speed not measured: {speed['error']}"]
+    elif speed:
+        lines += ["", f"Greedy decoding, {speed['prompts']} chat prompts x {speed['new_tokens']} new tokens, "
+                      f"{speed['threads']} thread(s), median of {speed['rounds']} interleaved rounds; identical "
+                      f"greedy tokens to plain `generate`: **{speed['identical_greedy_text']}**.", "",
+                  "| decoding | tokens/s | vs transformers `generate` |", "|---|---|---|"]
+        for name, rate in speed["tokens_per_s"].items():
+            lines.append(f"| {name} | {rate:.1f} | {speed['vs_transformers'][name]:.2f}x |")
+    return lines
+
+
+def _deploy_markdown(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    built = section.get("build", {})
+    if "error" in built:
+        return ["", "## Deployment", "", f"Not measured: {built['error']}"]
+    acc, changed = built["accuracy"], built["top1_changed_vs_eager_fp32"]
+    lines = ["", "## Deployment: export, int8, serving (MobileNetV2 on elpv, feature extraction)", "",
+             f"Trained on {built['train_images']} cells, tested on {built['test_images']}; exports checked against "
+             "the bundle on 64 training cells before they were written.", "",
+             "| model | test accuracy | top-1 changed vs eager fp32 | file |", "|---|---|---|---|"]
+    files = {k: f"{v['file_mb']} MB" for k, v in built["exports"].items()}
+    for key, label in (("eager_fp32", "eager PyTorch, fp32"), ("eager_graft_predict", "`graft predict` (bundle)"),
+                       ("onnx_fp32", "ONNX fp32 (onnxruntime)"), ("onnx_int8", "ONNX int8, static")):
+        lines.append(f"| {label} | {100 * acc[key]:.2f} % | {changed[key]} | {files.get(key, '')} |")
+    lines.append(f"\nint8 accuracy change: {built['int8_accuracy_change_points']:+.2f} points (target: within 1).")
+    speed = section.get("speed") or {}
+    if speed and "error" not in speed:
+        lines += ["", f"Network alone, batch 1, {speed['images']} cells, {speed['threads']} thread(s), median of "
+                      f"{speed['repeats']} interleaved rounds (target: int8 >= 2x eager).", "",
+                  "| runtime | images/s | vs eager fp32 |", "|---|---|---|"]
+        for name, rate in speed["images_per_s"].items():
+            lines.append(f"| {name} | {rate:.1f} | {speed['vs_eager_fp32'][name]:.2f}x |")
+    serving = [r for r in section.get("serve", []) if "error" not in r]
+    if serving:
+        lines += ["", "`graft serve` on loopback, concurrent clients posting one real cell image each in a loop.", "",
+                  "| model served | clients | seconds | requests/s | p50 ms | p95 ms | p99 ms | errors | mean batch |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in serving:
+            lat = r["latency_ms"]
+            lines.append(f"| {r['model']} | {r['clients']} | {r['seconds']} | {r['requests_per_s']} | {lat['p50']} | "
+                         f"{lat['p95']} | {lat['p99']} | {r['errors']} | {r['mean_batch']} |")
+    lines += [f"\nload test failed: {r['error']}" for r in section.get("serve", []) if "error" in r]
+    return lines
 
 
 FACES_SPEED = {"graft": "graft `FaceRecognizer.recognise` (MTCNN, alignment, face-api ResNet-34, mirror mean)",

@@ -42,5 +42,16 @@ if [[ ! -f "$share/face-recognition-test-images/obama.jpg" ]]; then
     tar xzf "$tmp/face_recognition-1.3.0.tar.gz" -C "$share/face-recognition-test-images" --strip-components=3 \
         face_recognition-1.3.0/tests/test_images
 fi
+# Headless Chromium for the web page's browser test (Debian's packages; skipped with a note elsewhere)
+if ! command -v chromedriver >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 ||
+         (apt-get update -qq >/dev/null 2>&1 &&
+          apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1)) ||
+            echo "graft: could not install chromium + chromium-driver; the browser test will be skipped" >&2
+    else
+        echo "graft: chromium + chromium-driver are not installed; the browser test will be skipped" >&2
+    fi
+fi
 echo "$want" > "$stamp"
 echo "graft: set-up complete" >&2

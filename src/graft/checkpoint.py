@@ -38,7 +38,9 @@ def _unflat_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 def save(directory: Path, phase: str, *, epoch: int, model: torch.nn.Module, best_state: dict | None,
          optimizer, scheduler, history: list[dict], best, stale: int, done: bool = False) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    from graft.training import changing_state
+
+    tensors = {f"model.{k}": v for k, v in changing_state(model).items()}  # frozen weights are rebuilt on resume
     if best_state is not None:
         tensors.update({f"best.{k}": v for k, v in best_state.items()})
     opt_tensors, opt_meta = _flat_optimizer(optimizer)
@@ -66,7 +68,9 @@ def load(directory: Path | None, phase: str) -> tuple[dict, dict[str, torch.Tens
 
 def restore(meta: dict, tensors: dict[str, torch.Tensor], model, optimizer, scheduler) -> dict | None:
     """Put model, optimizer and scheduler back as they were; returns the best weights so far."""
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    from graft.training import load_changing_state
+
+    load_changing_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     optimizer.load_state_dict(_unflat_optimizer(tensors, meta["optimizer"]))
     scheduler.load_state_dict(meta["scheduler"])
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}

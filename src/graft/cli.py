@@ -126,7 +126,8 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
                    "recorded in the model)")
     x.add_argument("--check-inputs", type=_int_or("all", 1), default=64, help="inputs the check runs (default 64)")
     s = sub.add_parser("serve", help="an HTTP service (and a web page) for a saved model or an export")
-    s.add_argument("model", help="a saved model directory or an exported .onnx/.pt2 file")
+    s.add_argument("model", help="a saved model directory, an exported .onnx/.pt2 file, or a zoo model usable as "
+                   "it is (a COCO detector)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1, help="server processes (each loads the model)")

@@ -100,22 +100,9 @@ def evaluate(args) -> int:
 
 
 def _load(name: str):
-    """A saved model directory, or a zoo model that a task can use as it is (e.g. a COCO detector)."""
-    import graft
+    from graft.tasks import load_model
 
-    if not Path(name).exists():
-        from graft.backbones import get_cfg
-        from graft.tasks import get_task
-
-        try:
-            tasks = get_cfg(name).tasks
-        except GraftError:
-            tasks = ()
-        for task in tasks:
-            model = get_task(task).from_zoo(name)
-            if model is not None:
-                return model
-    return graft.load(name)
+    return load_model(name)
 
 
 def predict(args) -> int:

@@ -149,9 +149,25 @@ def _validate(model: nn.Module, loader: DataLoader, acc: Accelerator, loss_fn: n
     return (logits.argmax(1) == labels).float().mean().item(), loss_fn(logits, labels).item()
 
 
+def changing_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors training can change: trainable parameters and buffers (BatchNorm statistics). Frozen weights
+    are the pretrained ones for the whole run, so copies of them would only cost memory (a LoRA fit of a 135M
+    model: 540 MB per copy for 2 MB of adapters)."""
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    trainable |= {name for name, _ in model.named_buffers()}
+    return {k: v for k, v in model.state_dict().items() if k in trainable}
+
+
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of the weights in host memory: the best epoch never doubles the model on the accelerator."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    """A copy of what training changes, in host memory: the best epoch never doubles the model on the
+    accelerator."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in changing_state(model).items()}
+
+
+def load_changing_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise RuntimeError(f"saved tensors the model does not have: {', '.join(unexpected[:5])}")
 
 
 class BestModel:
@@ -168,7 +184,7 @@ class BestModel:
 
     def restore(self, model: nn.Module) -> None:
         if self.state is not None:
-            model.load_state_dict(self.state)
+            load_changing_state(model, self.state)
 
 
 class EarlyStopping:

@@ -197,7 +197,7 @@ def describe(model, source: str) -> dict:
 
         info["licence"] = _licence(model) if hasattr(model, "backbone_name") else None
         metrics = Path(source) / "metrics.json"
-        if metrics.is_file():
+        if Path(source).is_dir() and metrics.is_file():
             report = json.loads(metrics.read_text())
             info["metrics"] = report.get("val_metrics") or {k: v for k, v in report.items() if not isinstance(v, list)}
     return info
@@ -206,9 +206,10 @@ def describe(model, source: str) -> dict:
 def create_app(source: str | Path, limits: Limits | None = None, token: str | None = None, model=None):
     """The FastAPI application for the model at ``source`` (``model``: one already loaded from there)."""
     import graft
+    from graft.tasks import load_model
 
     limits = limits or Limits()
-    model = model if model is not None else graft.load(source)
+    model = model if model is not None else load_model(str(source))
     batcher = MicroBatcher(model, limits.max_batch)
     info = {**describe(model, str(source)), "limits": asdict(limits)}
     scratch = tempfile.TemporaryDirectory(prefix="graft-serve-")
@@ -340,8 +341,6 @@ def serve(source: str, host: str = "127.0.0.1", port: int = 8000, workers: int =
     if not is_loopback(host) and not token:
         raise GraftError(f"--host {host} listens beyond this machine: give --token (or set GRAFT_TOKEN) so that "
                          "requests must carry 'Authorization: Bearer TOKEN'")
-    if not Path(source).exists():
-        raise GraftError(f"{source}: no such saved model or export")
     limits = limits or Limits()
     os.environ["GRAFT_SERVE_SPEC"] = json.dumps({"source": str(source), "token": token, "limits": asdict(limits)})
     print(f"graft serve: {source} on http://{host}:{port}/ (docs at /docs; Ctrl-C stops)", flush=True)

@@ -34,6 +34,24 @@ def get_task(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def load_model(name: str):
+    """A saved model directory, an exported file, or a zoo model a task can use as it is (a COCO detector)."""
+    import graft
+
+    if not Path(name).exists():
+        from graft.backbones import get_cfg
+
+        try:
+            tasks = get_cfg(name).tasks
+        except GraftError:
+            tasks = ()
+        for task in tasks:
+            model = get_task(task).from_zoo(name)
+            if model is not None:
+                return model
+    return graft.load(name)
+
+
 def infer_task(data: str, backbone: str | None = None) -> str:
     """The task for DATA: from --backbone where it suits one task only, else from the data's layout."""
     from graft.data.boxes import is_detection_dataset

@@ -106,7 +106,8 @@ class TextGenerator(Task):
     default_backbone = "smollm2-135m-instruct"
     strategy_choices = ("lora", "fine-tune", "auto")
     chat = False
-    lora_dropout = 0.0
+    lora_dropout = 0.0  # dropout on the adapters' input keeps a copy of every adapted activation: 0.35 GiB here
+    speculative = True  # greedy generation drafts with a bf16 copy where the CPU computes bf16 natively
     # batch 4: a LoRA step on 4 x 256 tokens peaked at 3.9 GiB here, batch 8 at 6 GiB, at the same examples/s
     defaults = {"epochs": 3, "lr": 2e-4, "batch_size": 4, "unfreeze": 2}
 
@@ -123,6 +124,7 @@ class TextGenerator(Task):
         self.seed, self.patience, self.grad_accum, self.mixed_precision = seed, patience, grad_accum, mixed_precision
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.model = self.tokenizer = self.resolved = None
+        self._draft = None  # the low-precision drafting copy, built on first greedy generation
         self.history: list[dict] = []
         self.run_report: dict = {}
 
@@ -207,6 +209,7 @@ class TextGenerator(Task):
     def fit(self, data, val=None) -> TextGenerator:
         start = time.perf_counter()
         torch.manual_seed(self.seed)
+        self._draft = None
         corpus = self.read(data)
         train, val_corpus = (corpus, self.read(val)) if val is not None else self._split(corpus)
         self.choose_strategy(lambda: ("lora", "adapters train <1 % of the weights: fits a CPU's memory and keeps "
@@ -266,12 +269,33 @@ class TextGenerator(Task):
         inputs = self.tokenizer(text, return_tensors="pt", add_special_tokens=not self.chat)
         self.model.eval()
         sample = temperature > 0
+        # greedy: the fp32 model verifies what a low-precision copy of itself drafts (speculative decoding), so
+        # the tokens are the fp32 model's own; streaming shows each accepted run of tokens as it lands
+        draft = self.draft_model() if not sample and self.speculative else None
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=sample,
                                   temperature=temperature if sample else None, top_p=top_p if sample else None,
                                   top_k=None, pad_token_id=self.tokenizer.pad_token_id,
                                   eos_token_id=stop_ids(self.tokenizer), streamer=streamer,
-                                  min_new_tokens=min_new_tokens)
+                                  min_new_tokens=min_new_tokens, assistant_model=draft)
         return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def draft_model(self):
+        """A bf16 copy of the model (adapters merged) that drafts tokens for the fp32 model to verify: on a CPU
+        decoding is bound by reading the weights, and bf16 halves that. None where bf16 is not native, or the
+        model is not on a CPU (no gain there)."""
+        from graft.runtime import autocast_dtype
+
+        if self._draft is None:
+            if training.device().type != "cpu" or autocast_dtype("cpu") != torch.bfloat16:
+                self._draft = False
+            else:
+                import copy
+
+                model = copy.deepcopy(self.model)
+                if hasattr(model, "merge_and_unload"):
+                    model = model.merge_and_unload()
+                self._draft = model.to(torch.bfloat16).eval()
+        return self._draft or None
 
     def predict(self, inputs, max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0,
                 seed: int | None = None) -> list[dict]:

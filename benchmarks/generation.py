@@ -13,54 +13,53 @@ from pathlib import Path
 MODEL = "smollm2-135m-instruct"
 PROMPTS = ("Tell me about the ocean.", "How do I make a cup of tea?", "What is your favourite film and why?")
 NEW_TOKENS = 64
-SIZES = {"quick": (50,), "full": (250, 1000)}  # training conversations
+SIZES = {"quick": (50,), "full": (200, 800)}  # training conversations
 EVAL_CONVERSATIONS = 200
 
 
 def speed(threads: int, rounds: int, new_tokens: int = NEW_TOKENS) -> dict:
-    """Tokens/s of greedy decoding: plain transformers ``generate`` and graft's ``ChatModel.generate``."""
+    """Greedy tokens/s: plain transformers ``generate`` and graft's ``ChatModel.generate`` (its CPU decoding:
+    packed fp32 weights, int8 draft checked by the model), same prompts, same stop tokens, outputs compared."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from benchmarks.common import set_threads
+    from graft.generation.models import stop_ids
     from graft.tasks.generation import ChatModel
 
     set_threads(threads)
     chat = ChatModel.from_zoo(MODEL)
-    location = chat.resolved.location
-    plain = AutoModelForCausalLM.from_pretrained(location).eval()
+    plain = AutoModelForCausalLM.from_pretrained(chat.resolved.location).eval()
     tok = chat.tokenizer
     encoded = [tok(chat.encode_prompt(p), return_tensors="pt", add_special_tokens=False) for p in PROMPTS]
 
     def run_plain():
-        out = []
-        with torch.no_grad():
-            for inputs in encoded:
-                ids = plain.generate(**inputs, max_new_tokens=new_tokens, do_sample=False, min_new_tokens=new_tokens,
-                                     pad_token_id=tok.pad_token_id)
-                out.append(ids[0, inputs["input_ids"].shape[1]:].tolist())
-        return out
+        with torch.inference_mode():
+            return [plain.generate(**e, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
+                                   eos_token_id=stop_ids(tok))[0, e["input_ids"].shape[1]:].tolist()
+                    for e in encoded]
 
     def run_graft():
-        return [tok(chat.generate(p, new_tokens, min_new_tokens=new_tokens), add_special_tokens=False)["input_ids"]
-                for p in PROMPTS]
+        return [chat.generate(p, new_tokens) for p in PROMPTS]
 
     configs = {"transformers_generate": run_plain, "graft_generate": run_graft}
-    outputs = {name: run() for name, run in configs.items()}  # warm-up, and the tokens each produces
+    start = time.perf_counter()
+    outputs = {name: run() for name, run in configs.items()}  # warm-up (graft builds its decoding copies here)
+    warmup_s = time.perf_counter() - start
     times: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(rounds):
         for name, run in configs.items():
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    tokens = new_tokens * len(PROMPTS)
+    tokens = sum(len(o) for o in outputs["transformers_generate"])
     rate = {name: tokens / statistics.median(values) for name, values in times.items()}
-    return {"model": MODEL, "prompts": len(PROMPTS), "new_tokens": new_tokens, "threads": threads, "rounds": rounds,
+    plain_text = [tok.decode(o, skip_special_tokens=True) for o in outputs["transformers_generate"]]
+    return {"model": MODEL, "prompts": len(PROMPTS), "new_tokens": new_tokens, "tokens": tokens,
+            "threads": threads, "rounds": rounds, "warmup_s": round(warmup_s, 1),
             "tokens_per_s": {k: round(v, 2) for k, v in rate.items()},
             "vs_transformers": {k: round(v / rate["transformers_generate"], 3) for k, v in rate.items()},
-            "identical_greedy_text": outputs["graft_generate"] == [
-                tok(tok.decode(o, skip_special_tokens=True), add_special_tokens=False)["input_ids"]
-                for o in outputs["transformers_generate"]]}
+            "identical_greedy_text": outputs["graft_generate"] == plain_text}
 
 
 def fit(train: str, test: str, size: int, epochs: int, seed: int) -> dict:

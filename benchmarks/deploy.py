@@ -107,8 +107,8 @@ def speed(workdir: str, root: str, threads: int, repeats: int) -> dict:
             "vs_eager_fp32": {k: round(v / rate["eager_fp32"], 2) for k, v in rate.items()}}
 
 
-def load_test(model: str, image: str, threads: int, seconds: float, clients: int = CLIENTS) -> dict:
-    """`graft serve MODEL` in a subprocess; ``clients`` threads post the image for ``seconds``."""
+def load_test(model: str, images: list[str], threads: int, seconds: float, clients: int = CLIENTS) -> dict:
+    """`graft serve MODEL` in a subprocess; ``clients`` threads post real images in turn for ``seconds``."""
     import httpx
 
     from benchmarks.common import ROOT, clean_env
@@ -130,7 +130,8 @@ def load_test(model: str, image: str, threads: int, seconds: float, clients: int
             if time.time() > deadline or server.poll() is not None:
                 return {"error": "the server did not start: " + server.stderr.read().decode()[-300:]}
             time.sleep(0.2)
-        data = Path(image).read_bytes()
+        payloads = [Path(image).read_bytes() for image in images]
+        sent = iter(range(10 ** 9))
         latencies: list[float] = []
         errors = [0]
         lock = threading.Lock()
@@ -140,6 +141,7 @@ def load_test(model: str, image: str, threads: int, seconds: float, clients: int
             with httpx.Client(timeout=30) as http:
                 while time.perf_counter() < stop:
                     start = time.perf_counter()
+                    data = payloads[next(sent) % len(payloads)]  # distinct images: no cache can answer
                     try:
                         ok = http.post(url + "/predict", files={"file": ("cell.png", data, "image/png")}).status_code
                         ok = ok == 200
@@ -183,9 +185,9 @@ def run(quick: bool, threads: int, seed: int, workdir: Path) -> dict:
         return {"build": built}
     speed_row = run_worker("deploy.speed", {"workdir": str(work), "root": str(root), "threads": threads,
                                             "repeats": 3 if quick else 10}, True, threads, timeout=1800)
-    image = str(sorted((root / "test").rglob("*.png"))[0])
+    images = [str(p) for p in sorted((root / "test").rglob("*.png"))]
     seconds = 15 if quick else 60
-    serving = [load_test(str(work / name), image, threads, seconds)
+    serving = [load_test(str(work / name), images, threads, seconds)
                for name in ("bundle", "onnx_fp32.onnx", "onnx_int8.onnx")]
     return {"build": built, "speed": speed_row, "serve": serving}
 

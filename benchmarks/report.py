@@ -300,7 +300,8 @@ def _deploy_markdown(section: dict | None) -> list[str]:
             lines.append(f"| {name} | {rate:.1f} | {speed['vs_eager_fp32'][name]:.2f}x |")
     serving = [r for r in section.get("serve", []) if "error" not in r]
     if serving:
-        lines += ["", "`graft serve` on loopback, concurrent clients posting one real cell image each in a loop.", "",
+        lines += ["", "`graft serve` on loopback (one server process), concurrent clients posting the test split's cells in "
+                  "turn (never the same image twice in a row; the server keeps no feature cache).", "",
                   "| model served | clients | seconds | requests/s | p50 ms | p95 ms | p99 ms | errors | mean batch |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in serving:

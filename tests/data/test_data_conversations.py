@@ -41,3 +41,13 @@ def test_texts_from_folder_csv_and_jsonl(tmp_path):
     (tmp_path / "t.jsonl").write_text('{"text": "a"}\n{"text": ""}\n')
     corpus = read_texts(tmp_path / "t.jsonl")
     assert corpus.texts == ["a"] and corpus.skipped == ["line 2: empty or no 'text'"]
+
+
+def test_packing_keeps_whole_examples_and_their_targets():
+    from graft.generation.formatting import IGNORE, pack_examples
+
+    examples = [([1, 2, 3], [IGNORE, 2, 3]), ([4, 5], [IGNORE, 5]), ([6, 7, 8, 9], [IGNORE, IGNORE, 8, 9]),
+                ([10], [10])]
+    rows = pack_examples(examples, block=5)
+    assert rows == [([1, 2, 3, 4, 5], [IGNORE, 2, 3, IGNORE, 5]), ([6, 7, 8, 9, 10], [IGNORE, IGNORE, 8, 9, 10])]
+    assert sum(len(x) for x, _ in rows) == sum(len(x) for x, _ in examples)

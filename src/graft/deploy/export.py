@@ -81,6 +81,8 @@ def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: 
         raise GraftError("--quantize int8 needs --format onnx (onnxruntime quantizes the ONNX graph)")
     if out.suffix.lower() != f".{fmt}":
         raise GraftError(f"{out}: an {fmt} export's file name ends in .{fmt}")
+    if not Path(model_dir).is_dir():
+        raise GraftError(f"{model_dir}: give a saved model directory (the output of `graft fit`)")
     model = graft.load(model_dir)
     if not hasattr(model, "export_module"):
         raise GraftError(f"{model_dir}: exporting a {model.name} model is not supported yet")
@@ -120,10 +122,10 @@ def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: 
 
 def _onnx(module, batch: dict, names: list[str], axes: dict, path: Path) -> str:
     """torch's dynamo-based ONNX exporter; the TorchScript-based one where dynamo cannot trace the model."""
-    try:
-        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
-    except ImportError:
-        raise GraftError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'graft[deploy]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("onnxscript") is None:  # the dynamo exporter needs it
+        raise GraftError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'graft[deploy]'")
     shapes = {n: {axis: torch.export.Dim.DYNAMIC for axis in axes.get(n, {})} for n in names}
     try:
         program = torch.onnx.export(module, (), kwargs=batch, input_names=names, output_names=["output"],

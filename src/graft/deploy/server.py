@@ -64,11 +64,13 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graft-model")
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
+        self._loop = None
         self.batches = self.items = 0
 
     async def predict(self, inputs: list, options: dict) -> list[dict]:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:  # first request, or a new event loop (test clients)
+            self._loop, self._queue = loop, asyncio.Queue()
             self._worker = asyncio.create_task(self._run())
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((inputs, options, future))
@@ -210,6 +212,7 @@ def create_app(source: str | Path, limits: Limits | None = None, token: str | No
 
     limits = limits or Limits()
     model = model if model is not None else load_model(str(source))
+    model.prepare_for_serving()
     batcher = MicroBatcher(model, limits.max_batch)
     info = {**describe(model, str(source)), "limits": asdict(limits)}
     scratch = tempfile.TemporaryDirectory(prefix="graft-serve-")

@@ -41,6 +41,23 @@ def packed_blocks(tokenizer, texts: list[str], block: int) -> list[tuple[list[in
             if len(stream[i:i + block]) > 1]
 
 
+def pack_examples(examples: list[tuple[list[int], list[int]]], block: int) -> list[tuple[list[int], list[int]]]:
+    """Whole examples concatenated, in order, into rows of at most ``block`` tokens (an example is never split,
+    so its targets stay where they were; a row only ever starts at an example's start). Attention is not
+    masked between the examples of a row, as in the usual simple packing: fewer padded tokens to compute."""
+    rows: list[tuple[list[int], list[int]]] = []
+    ids: list[int] = []
+    labels: list[int] = []
+    for x, y in examples:
+        if ids and len(ids) + len(x) > block:
+            rows.append((ids, labels))
+            ids, labels = [], []
+        ids, labels = ids + list(x), labels + list(y)
+    if ids:
+        rows.append((ids, labels))
+    return rows
+
+
 def strided_windows(tokenizer, texts: list[str], window: int, stride: int) -> list[tuple[list[int], list[int]]]:
     """Perplexity of long texts: ``window``-token windows every ``stride`` tokens, each scoring only the tokens the
     previous window did not (so every token is scored once, with up to ``window - stride`` tokens of context)."""

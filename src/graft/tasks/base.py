@@ -80,6 +80,9 @@ class Task:
         """A zoo model this task can use as it is, without training (None: there is none by that name)."""
         return None
 
+    def prepare_for_serving(self) -> None:
+        """Settings for answering requests (`graft serve`): nothing kept per request, such as on-disk caches."""
+
     def summary(self) -> str:
         """What `graft fit` prints after the saved directory."""
         return f"({self.strategy_used})"

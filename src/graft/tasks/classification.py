@@ -411,6 +411,9 @@ class Classifier(Task):
         self.data_source = config.get("data_source")
         return self
 
+    def prepare_for_serving(self) -> None:
+        self.cache = False  # a feature file per request would grow the cache without bound
+
     # ---- export (graft.deploy) ---------------------------------------------------------------------
     def export_items(self, data, n: int) -> list:
         """``n`` real inputs (a seeded choice) to check an export on: from ``data``, else the training data."""

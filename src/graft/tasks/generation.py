@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 from graft import bundle, strategies, training
 from graft.data.conversations import Corpus, read_conversations, read_texts
 from graft.errors import DataError, GraftError
-from graft.generation.formatting import IGNORE, chat_example, collate, packed_blocks, strided_windows
+from graft.generation.formatting import (IGNORE, chat_example, collate, pack_examples, packed_blocks,
+                                        strided_windows)
 from graft.generation.models import check_family, load_causal_lm, stop_ids
 from graft.generation.speculative import greedy_with_draft
 from graft.progress import log
@@ -116,7 +117,8 @@ class TextGenerator(Task):
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
                  unfreeze: int | str | None = None, lora_r: int = 8, max_length: int = 256,
                  val_fraction: float = 0.1, limit: int | None = None, seed: int = 0, patience: int | None = 2,
-                 grad_accum: int = 1, mixed_precision: str = "auto", checkpoint_dir: str | Path | None = None):
+                 grad_accum: int = 1, mixed_precision: str = "auto", checkpoint_dir: str | Path | None = None,
+                 pack: bool = False):
         self.check_strategy(strategy)
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
         check_family(self.backbone_name)
@@ -124,6 +126,7 @@ class TextGenerator(Task):
         self.lora_r, self.max_length, self.val_fraction, self.limit = lora_r, max_length, val_fraction, limit
         self.seed, self.patience, self.grad_accum, self.mixed_precision = seed, patience, grad_accum, mixed_precision
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.pack = pack
         self.model = self.tokenizer = self.resolved = None
         self._decoding = None  # (decoder, draft) copies for generation, built on first use
         self.history: list[dict] = []
@@ -217,6 +220,8 @@ class TextGenerator(Task):
                                                "what the model knew"))
         self.load_base()
         train_examples, val_examples = self.examples(train), self.examples(val_corpus)
+        if self.pack and self.chat:
+            train_examples = pack_examples(train_examples, self.max_length)
         if not train_examples:
             raise DataError(f"{data}: no example keeps a target token within --max-length {self.max_length}")
         val_loader = self.loader(val_examples, False)
@@ -340,7 +345,7 @@ class TextGenerator(Task):
                 "strategy": {"requested": self.strategy, "used": self.strategy_used, "reason": self.strategy_reason,
                              "lora_r": self.lora_r if self.strategy_used == "lora" else None,
                              "unfreeze": self.option("unfreeze") if self.strategy_used == "fine-tune" else None},
-                "max_length": self.max_length, "chat": self.chat,
+                "max_length": self.max_length, "chat": self.chat, "pack": self.pack,
                 "training": {name: self.option(name) for name in ("epochs", "lr", "batch_size")}, "seed": self.seed}
 
     def save(self, directory: str | Path) -> Path:
@@ -383,6 +388,8 @@ class TextGenerator(Task):
         group.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default 8)")
         group.add_argument("--max-length", type=int, default=256, help="tokens per example (default 256)")
         group.add_argument("--limit", type=int, help="use only this many examples (seeded choice)")
+        group.add_argument("--pack", action="store_true", help="chat: pack whole conversations into rows of "
+                           "--max-length tokens (less padding, fewer steps; plain text is always packed)")
         group.add_argument("--fp32", action="store_true", help="train in fp32 even where the CPU/GPU computes bf16 "
                            "natively (default: bf16 autocast there)")
 
@@ -391,7 +398,7 @@ class TextGenerator(Task):
         return dict(weights=args.weights or "pretrained", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                     unfreeze=args.unfreeze, lora_r=args.lora_r, max_length=args.max_length,
                     val_fraction=args.val_fraction, limit=args.limit, seed=args.seed, patience=args.patience,
-                    grad_accum=args.grad_accum, mixed_precision=_precision_option(args))
+                    grad_accum=args.grad_accum, mixed_precision=_precision_option(args), pack=args.pack)
 
     @classmethod
     def prediction_options(cls, args) -> dict:

@@ -92,9 +92,14 @@ def test_text_export_carries_its_tokenizer(text_bundle, rotten_slice, tmp_path):
     texts = ["a moving, beautifully acted film", "tedious, predictable and far too long", "fine"]
     exported = graft.load(fp32).predict(texts)
     assert [p["label"] for p in exported] == _fp32_labels(text_bundle, texts)
-    test = rotten_slice / "test.csv"
-    accuracy = [graft.load(f).evaluate(test)["accuracy"] for f in (fp32, int8)]
-    assert abs(accuracy[0] - accuracy[1]) <= 0.05
+    from graft.deploy.export import CONFIDENT
+
+    reviews = graft.load(fp32).read_unlabelled(rotten_slice / "test.csv")
+    full = graft.load(fp32).predict(reviews, top_k=2)
+    quantized = graft.load(int8).predict(reviews)
+    flipped = [f for f, q in zip(full, quantized) if f["label"] != q["label"]]
+    assert len(flipped) <= len(reviews) // 10  # near ties only: a weak model on 160 reviews has many
+    assert all(f["top_k"][0]["score"] - f["top_k"][1]["score"] < CONFIDENT for f in flipped)
 
 
 def test_bad_export_requests_are_one_line_errors(image_bundle, tmp_path):

@@ -74,15 +74,20 @@ def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def read_json(path: Path):
+    """A JSON file, or a one-line BundleError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc})") from None
+
+
 def read_config(directory: str | Path) -> dict:
     directory = Path(directory)
     path = directory / CONFIG
     if not path.is_file():
         raise BundleError(f"{directory} is not a graft model: {CONFIG} is missing")
-    try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc})") from None
+    config = read_json(path)
     version = config.get("format_version") if isinstance(config, dict) else None
     if not isinstance(version, int):
         raise BundleError(f"{path} has no format_version: not a graft model")

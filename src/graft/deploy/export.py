@@ -111,7 +111,7 @@ def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: 
     info = {"format": EXPORT_FORMAT, "version": 1, "file": out.name, "kind": fmt, "exporter": how,
             "quantize": quantize, "inputs": names, "dynamic_axes": axes, "source_bundle": str(Path(model_dir)),
             "export_seconds": round(time.perf_counter() - start, 2), "parity": check.__dict__,
-            "preprocessing": model.config().get("preprocessing"), "licence": _licence(model),
+            "preprocessing": model.config().get("preprocessing"), "licence": licence_of(model),
             "config": model.config()}
     _copy_tokenizer(Path(model_dir), out)
     from graft.bundle import write_json
@@ -177,12 +177,13 @@ def _quantize(path: Path, method: str, calibration: list[dict]) -> str:
     return what
 
 
-def _licence(model) -> str | None:
+def licence_of(model) -> str | None:
+    """The licence of the pretrained weights a task model was built from, as the zoo records it."""
     from graft.backbones import get_cfg
 
     try:
         return get_cfg(model.backbone_name).licence or None
-    except GraftError:
+    except (GraftError, AttributeError):
         return None
 
 

@@ -6,12 +6,12 @@ no pickle, no code from the files.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from graft.bundle import read_json
 from graft.errors import BundleError, GraftError
 
 EXPORT_FORMAT = "graft-export"
@@ -35,11 +35,8 @@ def read_sidecar(path: Path) -> dict:
     side = sidecar_path(path)
     if not side.is_file():
         raise BundleError(f"{path}: its description {side.name} is missing (re-run `graft export`)")
-    try:
-        info = json.loads(side.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{side}: not valid JSON ({exc})") from None
-    if info.get("format") != EXPORT_FORMAT:
+    info = read_json(side)
+    if not isinstance(info, dict) or info.get("format") != EXPORT_FORMAT:
         raise BundleError(f"{side}: not a graft export description")
     return info
 

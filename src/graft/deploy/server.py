@@ -111,9 +111,9 @@ class MicroBatcher:
             start += len(items)
 
 
-def _options(raw: dict, model) -> dict:
-    """The prediction options a request may set, checked and bounded; only those the model's predict takes."""
-    accepted = inspect.signature(model.predict).parameters
+def _options(raw: dict, accepted) -> dict:
+    """The prediction options a request may set, checked and bounded; only those in ``accepted`` (the model's
+    predict parameters) are passed on."""
     options = {}
     for name, value in raw.items():
         if name not in OPTIONS:
@@ -188,19 +188,20 @@ def describe(model, source: str) -> dict:
     export = getattr(model, "export_info", None)
     config = export["config"] if export else model.config()
     info = {"task": model.name, "modality": model.modality, "source": Path(source).name,
-            "labels": config.get("classes") or config.get("names"), "strategy": config.get("strategy"),
-            "backbone": config.get("backbone") or config.get("detector") or config.get("base_model")
-            or config.get("embedder"), "graft_version": config.get("graft_version")}
+            **model.summarise_config(config), "strategy": config.get("strategy"),
+            "graft_version": config.get("graft_version")}
     if export:
         info.update(export={k: export[k] for k in ("kind", "exporter", "quantize", "parity")},
                     licence=export.get("licence"))
     else:
-        from graft.deploy.export import _licence
+        from graft.deploy.export import licence_of
 
-        info["licence"] = _licence(model) if hasattr(model, "backbone_name") else None
+        info["licence"] = licence_of(model)
         metrics = Path(source) / "metrics.json"
         if Path(source).is_dir() and metrics.is_file():
-            report = json.loads(metrics.read_text())
+            from graft.bundle import read_json
+
+            report = read_json(metrics)
             info["metrics"] = report.get("val_metrics") or {k: v for k, v in report.items() if not isinstance(v, list)}
     return info
 
@@ -214,6 +215,7 @@ def create_app(source: str | Path, limits: Limits | None = None, token: str | No
     model = model if model is not None else load_model(str(source))
     model.prepare_for_serving()
     batcher = MicroBatcher(model, limits.max_batch)
+    accepted = set(inspect.signature(model.predict).parameters)
     info = {**describe(model, str(source)), "limits": asdict(limits)}
     scratch = tempfile.TemporaryDirectory(prefix="graft-serve-")
     app = FastAPI(title=f"graft: {info['task']}", version=graft.__version__,
@@ -256,7 +258,7 @@ def create_app(source: str | Path, limits: Limits | None = None, token: str | No
         else:
             inputs, raw = await _text_inputs(request, kind, limits)
             names = None
-        options = _options(raw, model)
+        options = _options(raw, accepted)
         start = time.perf_counter()
         try:
             results = await asyncio.wait_for(batcher.predict(inputs, options), limits.timeout)

@@ -80,6 +80,12 @@ class Task:
         """A zoo model this task can use as it is, without training (None: there is none by that name)."""
         return None
 
+    @staticmethod
+    def summarise_config(config: dict) -> dict:
+        """The labels and the pretrained model named in a saved configuration (`graft serve`'s /info); tasks
+        whose configuration names them otherwise override this."""
+        return {"labels": config.get("classes"), "backbone": config.get("backbone")}
+
     def prepare_for_serving(self) -> None:
         """Settings for answering requests (`graft serve`): nothing kept per request, such as on-disk caches."""
 

@@ -518,6 +518,10 @@ class ObjectDetector(Task):
     def from_zoo(cls, name: str) -> ObjectDetector | None:
         return cls.pretrained(name) if name in pretrained_detectors() else None
 
+    @staticmethod
+    def summarise_config(config: dict) -> dict:
+        return {"labels": config.get("classes"), "backbone": config.get("detector")}
+
     def summary(self) -> str:
         val = self.run_report["val_metrics"]
         return (f"({self.strategy_used}, {len(self.classes)} classes): validation mAP@.5 {val['map_50']:.4f}, "

@@ -528,6 +528,10 @@ class FaceRecognizer(Task):
             return []
         return super().prediction_inputs(args)
 
+    @staticmethod
+    def summarise_config(config: dict) -> dict:
+        return {"labels": config.get("people"), "backbone": config.get("embedder")}
+
     def summary(self) -> str:
         return (f"({self.strategy_used}, {len(set(self.names))} people, {len(self.names)} photos): threshold "
                 f"{self.threshold:.4f} for FAR {self.far:g}")

@@ -430,6 +430,10 @@ class TextGenerator(Task):
         self.strategy_used, self.strategy_reason = "pretrained", "as published, not fine-tuned"
         return self
 
+    @staticmethod
+    def summarise_config(config: dict) -> dict:
+        return {"labels": None, "backbone": config.get("base_model")}
+
     def summary(self) -> str:
         r = self.run_report
         return (f"({self.strategy_used}): validation perplexity {r['base_model']['val_perplexity']:.3f} -> "

@@ -91,7 +91,7 @@ def speed(workdir: str, root: str, threads: int, repeats: int) -> dict:
 
     configs = {"eager_fp32": eager_fp32, "eager_graft": eager_graft}
     for name in ("onnx_fp32", "onnx_int8"):
-        network = ExportedNetwork(work / f"{name}.onnx", ["pixel_values"], threads)
+        network = ExportedNetwork(work / f"{name}.onnx", ["pixel_values"], threads=threads)
         configs[name] = (lambda net: lambda: [net(**b) for b in batches])(network)
     times: dict[str, list[float]] = {name: [] for name in configs}
     for run in configs.values():

@@ -142,9 +142,10 @@ def export(args) -> int:
     check = 10 ** 9 if args.check_inputs == "all" else args.check_inputs
     info = export_model(args.model, args.out, args.format, args.quantize, data=args.data, check_inputs=check)
     size = Path(args.out).stat().st_size / 1e6
+    check = info["parity"]
     print(f"exported {args.out} ({size:.1f} MB, {info['exporter']}); check: max |difference| "
-          f"{info['parity']['max_abs_diff']:.2e}, top-1 agreement {info['parity']['top1_agreement']:.2%} on "
-          f"{info['parity']['inputs']} inputs; described in {args.out}.json")
+          f"{check['max_abs_diff']:.2e}, {check['measure']} {check['agreement']:.2%} on {check['inputs']} inputs; "
+          f"described in {args.out}.json")
     return 0
 
 

@@ -33,3 +33,36 @@ def text_bundle(rotten_slice, own_home, tmp_path_factory) -> Path:
 
     model = TextClassifier("minilm-l6", "feature-extraction", epochs=8, seed=0).fit(rotten_slice / "train.csv")
     return model.save(tmp_path_factory.mktemp("bundles") / "reviews")
+
+
+@pytest.fixture(scope="module")
+def detection_bundle(own_home, tmp_path_factory) -> Path:
+    """The COCO SSD with new class convs trained for one epoch on five real aerial tree tiles."""
+    from graft import ObjectDetector, datasets
+
+    tiles = datasets.trees(tmp_path_factory.mktemp("trees"), limit=5)
+    model = ObjectDetector("ssd_mobilenet_v2_coco", "feature-extraction", epochs=2, batch_size=4, seed=0,
+                           min_score=0.2)
+    return model.fit(tiles / "train").save(tmp_path_factory.mktemp("bundles") / "trees")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Real photographs from scikit-image's data module (a cat, an astronaut, a coffee cup, a rocket, ...)."""
+    from PIL import Image
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("photos")
+    for name in ("chelsea", "astronaut", "coffee", "rocket", "cat", "immunohistochemistry"):
+        image = getattr(data, name)()
+        Image.fromarray(image[..., :3]).save(root / f"{name}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def coco_bundle(own_home, tmp_path_factory) -> Path:
+    """The COCO SSD as it was trained (80 classes), saved as a bundle."""
+    from graft import ObjectDetector
+
+    return ObjectDetector.pretrained("ssd_mobilenet_v2_coco", min_score=0.5).save(
+        tmp_path_factory.mktemp("bundles") / "coco")

@@ -1,8 +1,8 @@
 """`graft export`: a bundle's network as ONNX (optionally int8) or ``torch.export`` ``.pt2``, checked first.
 
-Every export is run on real inputs and compared with the bundle before it is written: the largest absolute
-difference of the outputs and the share of inputs whose top-1 class is unchanged go into the sidecar, and a
-failed check is an error (nothing is written). Quantization is onnxruntime's: static (calibrated on real
+Every export is run on real inputs and compared with the bundle before it is written (``graft.deploy.parity``:
+class scores or detected boxes, as the task's outputs are): the largest absolute difference and the share of
+decisions unchanged go into the sidecar, and a failed check is an error (nothing is written). Quantization is onnxruntime's: static (calibrated on real
 inputs) for convolutional image models, dynamic for transformers, as each task asks.
 """
 from __future__ import annotations
@@ -11,61 +11,16 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from graft.deploy.parity import COMPARISONS
 from graft.deploy.runtime import EXPORT_FORMAT, ExportedNetwork, sidecar_path, tokenizer_dir
 from graft.errors import GraftError
 from graft.progress import log
 
-FP32_TOLERANCE = 1e-3  # max |export - bundle| relative to the largest output magnitude (at least 1)
-INT8_MIN_AGREEMENT = 0.95  # an int8 export keeps the top-1 class of at least this share of the confident inputs
-CONFIDENT = 0.2  # top-1 minus top-2 probability: below it, a class flip is a near tie, not a broken export
-
-
-@dataclass
-class Parity:
-    max_abs_diff: float
-    top1_agreement: float
-    confident_agreement: float  # on the inputs the bundle is sure of (top-2 probability margin >= CONFIDENT)
-    inputs: int
-    passed: bool
-    rule: str
-
-    def describe(self) -> str:
-        return (f"max |difference| {self.max_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.2%} "
-                f"({self.confident_agreement:.2%} where the model is confident) on {self.inputs} real inputs "
-                f"({self.rule}): {'passed' if self.passed else 'FAILED'}")
-
-
-def parity(network, batches: list[dict], references: list[torch.Tensor], quantized: bool) -> Parity:
-    """Compare the exported network with the bundle's outputs on the same batches."""
-    diffs, scale = [], 1.0
-    agree, confident_agree, confident = 0, 0, 0
-    for batch, ref in zip(batches, references):
-        out = network(**batch)
-        if out.shape != ref.shape:
-            raise GraftError(f"the export returns shape {tuple(out.shape)}, the bundle {tuple(ref.shape)}")
-        diffs.append(float((out - ref).abs().max()))
-        scale = max(scale, float(ref.abs().max()))
-        same = out.argmax(-1) == ref.argmax(-1)
-        top2 = ref.float().softmax(-1).topk(min(2, ref.shape[-1]), -1).values
-        sure = (top2[:, 0] - top2[:, -1]) >= CONFIDENT
-        agree += int(same.sum())
-        confident_agree, confident = confident_agree + int((same & sure).sum()), confident + int(sure.sum())
-    total = sum(r.shape[0] for r in references)
-    max_diff, agreement = max(diffs), agree / max(total, 1)
-    confident_agreement = confident_agree / confident if confident else 1.0
-    if quantized:
-        rule = f"int8: top-1 unchanged on >= {INT8_MIN_AGREEMENT:.0%} of the confident inputs"
-        passed = confident_agreement >= INT8_MIN_AGREEMENT
-    else:
-        rule = f"fp32: max |difference| <= {FP32_TOLERANCE:g} x {scale:.3g}"
-        passed = max_diff <= FP32_TOLERANCE * scale
-    return Parity(max_diff, agreement, confident_agreement, total, passed, rule)
-
+LEGACY_OPSET = 17
 
 def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: str | None = None,
            data=None, check_inputs: int = 64, calibration_inputs: int = 128, batch_size: int = 16) -> dict:
@@ -84,35 +39,41 @@ def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: 
     if not Path(model_dir).is_dir():
         raise GraftError(f"{model_dir}: give a saved model directory (the output of `graft fit`)")
     model = graft.load(model_dir)
-    if not hasattr(model, "export_module"):
+    if not model.exportable:
         raise GraftError(f"{model_dir}: exporting a {model.name} model is not supported yet")
+    if fmt not in model.export_formats:
+        raise GraftError(f"{model_dir}: a {model.name} model exports as {' or '.join(model.export_formats)}, "
+                         f"not {fmt}")
+    batch_size = min(batch_size, model.export_batch_size)
     items = model.export_items(data, check_inputs + (calibration_inputs if quantize else 0))
     check_items, calibration_items = items[:check_inputs], items[check_inputs:] or items[:check_inputs]
     module = model.export_module().eval()
     batches = [model.export_inputs(check_items[i:i + batch_size]) for i in range(0, len(check_items), batch_size)]
     with torch.inference_mode():
-        references = [module(**b).float() for b in batches]
-    names, axes = list(batches[0]), model.export_dynamic_axes()
+        references = [as_outputs(module(**b)) for b in batches]
+    names, outputs, axes = list(batches[0]), list(model.export_output_names), model.export_dynamic_axes()
+    compare = COMPARISONS[model.export_outputs]
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         tmp_file = Path(tmp) / f"model.{fmt}"
         start = time.perf_counter()
-        how = (_onnx(module, batches[0], names, axes, tmp_file) if fmt == "onnx"
+        how = (_onnx(module, batches[0], names, outputs, axes, tmp_file, model.export_not_dynamo) if fmt == "onnx"
                else _pt2(module, batches[0], axes, tmp_file))
         if quantize:
             calibration = [model.export_inputs(calibration_items[i:i + batch_size])
                            for i in range(0, len(calibration_items), batch_size)]
             how += "; " + _quantize(tmp_file, model.export_quantization(), calibration)
-        check = parity(ExportedNetwork(tmp_file, names), batches, references, bool(quantize))
+        network = ExportedNetwork(tmp_file, names, outputs)
+        check = compare([network(**b) for b in batches], references, bool(quantize), **model.export_parity_options())
         log(f"export check: {check.describe()}")
         if not check.passed:
             raise GraftError(f"the export does not match {model_dir}: {check.describe()}; nothing was written")
         os.replace(tmp_file, out)
     info = {"format": EXPORT_FORMAT, "version": 1, "file": out.name, "kind": fmt, "exporter": how,
-            "quantize": quantize, "inputs": names, "dynamic_axes": axes, "source_bundle": str(Path(model_dir)),
+            "quantize": quantize, "inputs": names, "outputs": outputs, "dynamic_axes": axes, "source_bundle": str(Path(model_dir)),
             "export_seconds": round(time.perf_counter() - start, 2), "parity": check.__dict__,
             "preprocessing": model.config().get("preprocessing"), "licence": licence_of(model),
-            "config": model.config()}
+            "config": {"task": model.name, **model.config()}}
     _copy_tokenizer(Path(model_dir), out)
     from graft.bundle import write_json
 
@@ -120,24 +81,44 @@ def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: 
     return info
 
 
-def _onnx(module, batch: dict, names: list[str], axes: dict, path: Path) -> str:
+def as_outputs(out):
+    """A network's output as the comparison takes it: one float tensor, or a tuple (floats as fp32)."""
+    if isinstance(out, (tuple, list)):
+        return tuple(t.float() if t.is_floating_point() else t for t in out)
+    return out.float()
+
+
+def _onnx(module, batch: dict, names: list[str], outputs: list[str], axes: dict, path: Path,
+          not_dynamo: str | None = None) -> str:
     """torch's dynamo-based ONNX exporter; the TorchScript-based one where dynamo cannot trace the model."""
     import importlib.util
 
     if importlib.util.find_spec("onnxscript") is None:  # the dynamo exporter needs it
         raise GraftError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'graft[deploy]'")
+    if not_dynamo:
+        _onnx_torchscript(module, batch, names, outputs, axes, path)
+        return f"torch.onnx TorchScript exporter (opset {LEGACY_OPSET}; not the dynamo one: {not_dynamo})"
     shapes = {n: {axis: torch.export.Dim.DYNAMIC for axis in axes.get(n, {})} for n in names}
     try:
-        program = torch.onnx.export(module, (), kwargs=batch, input_names=names, output_names=["output"],
+        program = torch.onnx.export(module, (), kwargs=batch, input_names=names, output_names=outputs,
                                     dynamic_shapes=shapes, dynamo=True, verbose=False)
         program.save(str(path))
         return f"torch.onnx dynamo exporter (opset {program.model.opset_imports.get('', '?')})"
     except Exception as exc:  # the dynamo exporter's failures are many and varied; the legacy one is the fallback
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         log(f"the dynamo ONNX exporter failed ({reason}); using the TorchScript-based exporter")
-    torch.onnx.export(module, (), str(path), kwargs=batch, input_names=names, output_names=["output"],
-                      dynamic_axes={n: axes[n] for n in names if n in axes}, dynamo=False, opset_version=17)
-    return "torch.onnx TorchScript exporter (opset 17; the dynamo exporter failed on this model)"
+    _onnx_torchscript(module, batch, names, outputs, axes, path)
+    return f"torch.onnx TorchScript exporter (opset {LEGACY_OPSET}; the dynamo exporter failed on this model)"
+
+
+def _onnx_torchscript(module, batch: dict, names: list[str], outputs: list[str], axes: dict, path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # the tracer's notes on constants and shapes are for torch developers
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (), str(path), kwargs=batch, input_names=names, output_names=outputs,
+                          dynamic_axes={n: axes[n] for n in names if n in axes}, dynamo=False,
+                          opset_version=LEGACY_OPSET)
 
 
 def _pt2(module, batch: dict, axes: dict, path: Path) -> str:

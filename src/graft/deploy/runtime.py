@@ -42,26 +42,32 @@ def read_sidecar(path: Path) -> dict:
 
 
 class ExportedNetwork:
-    """Call with the task's batch of named tensors; returns the first output as a CPU tensor."""
+    """Call with the task's batch of named tensors; returns its output as a CPU tensor, or a tuple of them
+    when the network has several (a detector's boxes, scores and labels). Floating outputs come back fp32."""
 
-    def __init__(self, path: str | Path, input_names: list[str], threads: int | None = None):
+    def __init__(self, path: str | Path, input_names: list[str], output_names: list[str] | None = None,
+                 threads: int | None = None):
         self.path, self.input_names = Path(path), list(input_names)
+        self.output_names = list(output_names or ["output"])
         self.kind = SUFFIXES[self.path.suffix.lower()]
         if self.kind == "onnx":
             self._session = _onnx_session(self.path, threads)
         else:
             self._program = torch.export.load(str(self.path)).module()
 
-    def __call__(self, **batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, **batch: torch.Tensor):
         missing = [n for n in self.input_names if n not in batch]
         if missing:
             raise GraftError(f"{self.path}: inputs {', '.join(missing)} are missing")
         if self.kind == "pt2":
             with torch.inference_mode():
                 out = self._program(**{n: batch[n] for n in self.input_names})
-            return (out[0] if isinstance(out, (tuple, list)) else out).float()
-        feed = {n: batch[n].cpu().numpy() for n in self.input_names}
-        return torch.from_numpy(np.asarray(self._session.run(None, feed)[0])).float()
+            outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+        else:
+            feed = {n: batch[n].cpu().numpy() for n in self.input_names}
+            outputs = [torch.from_numpy(np.asarray(o)) for o in self._session.run(self.output_names, feed)]
+        outputs = [o.float() if o.is_floating_point() else o for o in outputs]
+        return outputs[0] if len(self.output_names) == 1 else tuple(outputs)
 
 
 def _onnx_session(path: Path, threads: int | None):
@@ -89,7 +95,7 @@ def load_export(path: str | Path, threads: int | None = None):
         task_cls = get_task(str(info["config"].get("task")))
     except GraftError:
         raise BundleError(f"{sidecar_path(path)}: unknown task {info['config'].get('task')!r}") from None
-    network = ExportedNetwork(path, info["inputs"], threads)
+    network = ExportedNetwork(path, info["inputs"], info.get("outputs"), threads)
     model = task_cls.from_export(path, info["config"], network)
     model.export_info = info
     return model

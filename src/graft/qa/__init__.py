@@ -1,0 +1,1 @@
+"""Extractive question answering: data, token windows and span decoding, SQuAD metrics."""

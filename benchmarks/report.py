@@ -6,7 +6,7 @@ from pathlib import Path
 from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
-SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy")
+SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -244,7 +244,38 @@ def markdown(results: dict) -> str:
     lines += _faces_markdown(results.get("faces"))
     lines += _generation_markdown(results.get("generation"))
     lines += _deploy_markdown(results.get("deploy"))
+    lines += _qa_markdown(results.get("qa"))
     return "\n".join(lines) + "\n"
+
+
+def _qa_markdown(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    lines = ["", "## Question answering (MiniLM-L6 on BBC-QA)", "",
+             "`QuestionAnswerer(\"minilm-l6\", strategy, limit=N).fit(train.json)` with its defaults; exact match and F1 "
+             "(SQuAD normalisation, torchmetrics) on the 286 test questions over 37 articles never seen in training. "
+             "Target: fine-tuned F1 >= 70 in under 30 minutes on the CPU.", "",
+             "| strategy | training questions | windows | epochs | validation F1 | test EM | test F1 | fit |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in section.get("fits", []):
+        if "error" in r:
+            lines.append(f"| not measured: {r['error']} | | | | | | | |")
+            continue
+        lines.append(f"| {r['strategy']} | {r['train_questions']} | {r['train_windows']} | {r['epochs']} | "
+                     f"{r['val_f1']:.1f} | {r['test_exact_match']:.1f} | **{r['test_f1']:.1f}** | "
+                     f"{r['fit_s'] / 60:.1f} min |")
+    speed = section.get("speed") or {}
+    if "error" in speed:
+        lines += ["", f"Prediction speed not measured: {speed['error']}"]
+    elif speed:
+        lines += ["", f"Answering the {speed['questions']} test questions with the fine-tuned model, {speed['threads']} "
+                      f"thread(s), median of {speed['rounds']} interleaved rounds; identical answers: "
+                      f"{speed['identical_answers']} of {speed['questions']}. Target: >= 2x the pipeline.", "",
+                  "| answering | questions/s | vs transformers pipeline |", "|---|---|---|"]
+        for name, rate in speed["questions_per_s"].items():
+            ratio = rate / speed["questions_per_s"]["transformers_pipeline"]
+            lines.append(f"| {name} | {rate:.2f} | {ratio:.2f}x |")
+    return lines
 
 
 def _generation_markdown(section: dict | None) -> list[str]:

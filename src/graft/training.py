@@ -37,6 +37,16 @@ class TrainSettings:
     max_grad_norm: float | None = None  # clip the gradients' global norm (None: no clipping)
 
 
+def resolve_precision(requested: str) -> str:
+    """``auto``: bf16 autocast where the device computes bf16 natively (CUDA, CPUs with AVX512-BF16/AMX), fp32
+    elsewhere; any other value as given. The weights themselves stay fp32 either way."""
+    if requested != "auto":
+        return requested
+    from graft.runtime import autocast_dtype
+
+    return "bf16" if autocast_dtype(device().type) == torch.bfloat16 else "no"
+
+
 def _cpu_only() -> bool:
     # no GPU, or `accelerate launch --cpu`: torchrun / `accelerate launch` then train multi-process over gloo
     return not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU")

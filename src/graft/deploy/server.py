@@ -256,7 +256,7 @@ def create_app(source: str | Path, limits: Limits | None = None, token: str | No
         if model.modality == "image":
             inputs, names, raw = await _image_inputs(request, kind, limits, Path(scratch.name))
         else:
-            inputs, raw = await _text_inputs(request, kind, limits)
+            inputs, raw = await _text_inputs(request, kind, limits, model)
             names = None
         options = _options(raw, accepted)
         start = time.perf_counter()
@@ -302,7 +302,7 @@ async def _image_inputs(request, kind: str, limits: Limits, scratch: Path) -> tu
     return paths, names, raw
 
 
-async def _text_inputs(request, kind: str, limits: Limits) -> tuple[list[str], dict]:
+async def _text_inputs(request, kind: str, limits: Limits, model) -> tuple[list, dict]:
     if not kind.startswith("application/json"):
         raise RequestError(415, 'send texts as JSON: {"text": "..."} or {"texts": [...]}')
     try:
@@ -311,17 +311,27 @@ async def _text_inputs(request, kind: str, limits: Limits) -> tuple[list[str], d
         raise RequestError(400, "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise RequestError(422, 'the body must be a JSON object: {"text": "..."} or {"texts": [...]}')
+    try:
+        own = model.request_inputs(body)  # a task whose inputs are not single texts (QA: question + context)
+    except GraftError as exc:
+        raise RequestError(422, str(exc)) from None
+    if own is not None:
+        return _bounded(own, [t for item in own for t in item.values()], limits), body
     texts = body.pop("texts", None)
     single = next((body.pop(k) for k in ("text", "prompt") if k in body), None)
     texts = [single] if single is not None else texts
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
         raise RequestError(422, 'give "text" (a non-empty string) or "texts" (a list of them)')
-    if len(texts) > limits.max_batch:
-        raise RequestError(413, f"{len(texts)} texts is over the limit of {limits.max_batch} per request")
+    return _bounded(texts, texts, limits), body
+
+
+def _bounded(inputs: list, texts: list[str], limits: Limits) -> list:
+    if len(inputs) > limits.max_batch:
+        raise RequestError(413, f"{len(inputs)} inputs is over the limit of {limits.max_batch} per request")
     longest = max(len(t) for t in texts)
     if longest > limits.max_text_chars:
         raise RequestError(413, f"a text of {longest} characters is over the limit of {limits.max_text_chars}")
-    return texts, body
+    return inputs
 
 
 def is_loopback(host: str) -> bool:

@@ -3,7 +3,7 @@
 Every example keeps its answers as character spans of its context. Where a row gives an answer's text but not
 its start, the start is found by search; an answer that is not in its context, or that occurs there more than
 once without a start to tell which, is reported by file and line and the row skipped (or, with
-``on_bad="error"``, the read stops there). An empty answer marks an unanswerable question (SQuAD v2).
+``on_bad="error"``, every problem is listed and the read stops). An empty answer marks an unanswerable question (SQuAD v2).
 """
 from __future__ import annotations
 
@@ -92,14 +92,17 @@ def read_qa(source: str | Path, on_bad: str = "skip", locate_answers: bool = Tru
         try:
             example = _example(row, where, locate_answers)
         except DataError as exc:
-            if on_bad == "error":
-                raise
             data.skipped.append(str(exc))
             continue
         if example.id in seen:
             example.id = f"{example.id}-{len(data.examples)}"
         seen.add(example.id)
         data.examples.append(example)
+    if data.skipped and on_bad == "error":
+        listed = "\n  ".join(data.skipped[:10]) + (f"\n  ... and {len(data.skipped) - 10} more"
+                                                  if len(data.skipped) > 10 else "")
+        raise DataError(f"{path}: {len(data.skipped)} unusable question(s) (--on-bad-file skip trains without "
+                        f"them):\n  {listed}")
     if not data.examples:
         reason = f" ({data.skipped[0]})" if data.skipped else ""
         raise DataError(f"{path}: no usable question{reason}")

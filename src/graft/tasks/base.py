@@ -87,6 +87,11 @@ class Task:
         whose configuration names them otherwise override this."""
         return {"labels": config.get("classes"), "backbone": config.get("backbone")}
 
+    def request_inputs(self, body: dict) -> list[dict[str, str]] | None:
+        """`graft serve`: this task's inputs from a JSON request body (fields it reads are popped; values are
+        texts, never paths), or None where the server's ``{"text"|"texts"|"prompt"}`` convention applies."""
+        return None
+
     def prepare_for_serving(self) -> None:
         """Settings for answering requests (`graft serve`): nothing kept per request, such as on-disk caches."""
 

@@ -200,11 +200,7 @@ class TextGenerator(Task):
     def precision(self) -> str:
         """``auto``: bf16 autocast where the hardware computes bf16 natively (measured 1.45x faster LoRA steps on
         an AVX512-BF16 CPU), fp32 elsewhere; the trained weights and the adapters stay fp32 either way."""
-        if self.mixed_precision != "auto":
-            return self.mixed_precision
-        from graft.runtime import autocast_dtype
-
-        return "bf16" if autocast_dtype(training.device().type) == torch.bfloat16 else "no"
+        return training.resolve_precision(self.mixed_precision)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {name: p.detach() for name, p in self.model.named_parameters() if p.requires_grad}

@@ -10,6 +10,7 @@ BERT-base on SQuAD, and graft says so).
 """
 from __future__ import annotations
 
+import copy
 import random
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader
 from graft import bundle, strategies, training
 from graft.errors import DataError, GraftError
 from graft.progress import log
+from graft.qa.cloze import cloze_questions
 from graft.qa.data import QAData, QAExample, read_documents, read_qa
 from graft.qa.metrics import squad_scores
 from graft.qa.spans import Windows, best_spans, make_windows, no_answer_threshold
@@ -56,8 +58,9 @@ class QuestionAnswerer(Task):
     """``QuestionAnswerer("minilm-l6").fit("train.json")``, then ``predict([(question, context)])``.
 
     ``max_length``/``stride``: tokens per window and tokens shared by neighbouring windows; ``max_answer_tokens``:
-    the longest answer considered; ``unanswerable``: learn a no-answer threshold (on by default when the data
-    has unanswerable questions, SQuAD v2).
+    the longest answer considered; ``cloze``: also train on up to N questions per training context made from its
+    own sentences (``graft.qa.cloze``). Where validation has unanswerable questions (SQuAD v2) a no-answer
+    threshold is chosen on it and saved.
     """
 
     name = "qa"
@@ -72,19 +75,22 @@ class QuestionAnswerer(Task):
                  epochs: int | None = None, lr: float | None = None, head_lr: float | None = None,
                  batch_size: int | None = None, unfreeze: int | str | None = None, lora_r: int = 8,
                  max_length: int = 384, stride: int = 128, max_answer_tokens: int = 30,
-                 val_fraction: float = 0.1, limit: int | None = None, seed: int = 0, patience: int | None = 2,
-                 grad_accum: int = 1, mixed_precision: str = "no", checkpoint_dir: str | Path | None = None):
+                 cloze: int = 0, val_fraction: float = 0.1, limit: int | None = None, seed: int = 0,
+                 patience: int | None = 2,
+                 grad_accum: int = 1, mixed_precision: str = "auto", on_bad_file: str = "error", checkpoint_dir: str | Path | None = None):
         self.check_strategy(strategy)
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
         self.epochs, self.lr, self.head_lr, self.batch_size = epochs, lr, head_lr, batch_size
         self.unfreeze, self.lora_r, self.max_length, self.stride = unfreeze, lora_r, max_length, stride
         self.max_answer_tokens, self.val_fraction, self.limit, self.seed = max_answer_tokens, val_fraction, limit, seed
+        self.cloze, self.on_bad_file = cloze, on_bad_file
         self.patience, self.grad_accum, self.mixed_precision = patience, grad_accum, mixed_precision
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         if stride >= max_length // 2:
             raise GraftError(f"--stride {stride} must be under half of --max-length {max_length}")
         self.model = self.tokenizer = self.resolved = None
         self.null_threshold: float | None = None  # None: always answer (SQuAD v1)
+        self._answering = None  # the copy of the model that answers (see answering_model)
         self.history: list[dict] = []
         self.run_report: dict = {}
 
@@ -97,8 +103,8 @@ class QuestionAnswerer(Task):
         return self.defaults[name]
 
     # ---- data -------------------------------------------------------------------------------------------
-    def read(self, source, on_bad: str = "skip") -> QAData:
-        data = source if isinstance(source, QAData) else read_qa(source, on_bad=on_bad)
+    def read(self, source) -> QAData:
+        data = source if isinstance(source, QAData) else read_qa(source, on_bad=self.on_bad_file)
         r = data.report()
         log(f"{data.source}: {r['examples']} questions over {r['contexts']} contexts"
             + (f", {r['unanswerable']} unanswerable" if r["unanswerable"] else "")
@@ -120,7 +126,13 @@ class QuestionAnswerer(Task):
         return train, val, {"kind": "random by context", "val_fraction": self.val_fraction, "seed": self.seed}
 
     def windows(self, examples: list[QAExample], with_targets: bool = False) -> Windows:
-        return make_windows(self.tokenizer, examples, self.max_length, self.stride, with_targets)
+        windows = make_windows(self.tokenizer, examples, self.max_length, self.stride, with_targets)
+        import inspect
+
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        if "token_type_ids" not in inspect.signature(base.forward).parameters:  # DistilBERT has no segments
+            windows.inputs.pop("token_type_ids", None)
+        return windows
 
     def _training_rows(self, examples: list[QAExample]) -> list[dict]:
         """Every window that holds its answer, every window of an unanswerable question, and a seeded share
@@ -147,7 +159,10 @@ class QuestionAnswerer(Task):
         if cfg.family != "text":
             raise GraftError(f"'{self.backbone_name}' is not a text encoder: question answering needs one "
                              "(see `graft models --task qa`)")
-        self.resolved = resolve(cfg, None if self.weights == "pretrained" else self.weights)
+        explicit = None if self.weights == "pretrained" else self.weights
+        if explicit is None and Path(self.backbone_name).is_dir():  # a local model folder names its own weights
+            explicit = self.backbone_name
+        self.resolved = resolve(cfg, explicit)
         location = str(self.resolved.location)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "some weights are newly initialized": the span head is new, by design
@@ -212,15 +227,21 @@ class QuestionAnswerer(Task):
         self.choose_strategy(self.suggest_strategy)
         self.load_base()
         rows = self._training_rows(train)
+        if self.cloze:
+            synthetic = cloze_questions(sorted({e.context for e in train}), self.cloze, self.seed)
+            rows += self._training_rows(synthetic)
+            log(f"{len(synthetic)} cloze questions made from the training contexts' own sentences (--cloze "
+                f"{self.cloze}: up to {self.cloze} per context)")
         groups, what = self.prepare_strategy()
         trainable = sum(p.numel() for g in groups for p in g["params"])
         log(f"{self.strategy_used}: training {what} ({trainable:,} parameters); {len(train)} training questions "
             f"({len(rows)} windows of {self.max_length} tokens) / {len(val_examples)} validation questions")
         settings = training.TrainSettings(epochs=self.option("epochs"), lr=self.option("lr"), weight_decay=0.01,
                                           schedule="linear", warmup_ratio=0.1, patience=self.patience,
-                                          grad_accum=self.grad_accum, mixed_precision=self.mixed_precision,
+                                          grad_accum=self.grad_accum,
+                                          mixed_precision=training.resolve_precision(self.mixed_precision),
                                           max_grad_norm=1.0)
-        loader = DataLoader(rows, batch_size=self.option("batch_size"), shuffle=True)
+        loader = DataLoader(rows, batch_size=self.option("batch_size"), shuffle=True, collate_fn=_trimmed_batch)
         validation = DataLoader([0])  # SpanObjective scores the validation questions themselves
         self.history = training.fit(self.model, groups, loader, validation, settings, phase=self.strategy_used,
                                     seed=self.seed, checkpoint_dir=self.checkpoint_dir,
@@ -229,6 +250,7 @@ class QuestionAnswerer(Task):
             self.model = self.model.merge_and_unload()  # a plain encoder again: saved and loaded as one
         strategies.freeze(self.model)
         self.model.eval()
+        self._answering = None
         if any(not e.answerable for e in val_examples):
             results = self._spans(val_examples)
             self.null_threshold = no_answer_threshold(results, [e.answerable for e in val_examples])
@@ -241,23 +263,38 @@ class QuestionAnswerer(Task):
         return self
 
     # ---- answering --------------------------------------------------------------------------------------
-    @torch.inference_mode()
     def _spans(self, examples: list[QAExample], top_k: int = 1, model=None, batch_size: int = 32):
-        model = model or self.model
+        """Start/end scores for every window (batched by length, so a batch carries little padding), then the
+        best spans of each example (``graft.qa.spans.best_spans``)."""
+        model = model or self.answering_model()
         model.eval()
         windows = self.windows(examples)
-        device = next(model.parameters()).device
-        starts, ends = [], []
-        for i in range(0, len(windows), batch_size):
-            batch = {k: v[i:i + batch_size].to(device) for k, v in windows.inputs.items()}
-            used = int(batch["attention_mask"].sum(1).max())  # drop the padding columns every row has
-            out = model(**{k: v[:, :used] for k, v in batch.items()})
-            pad = windows.inputs["input_ids"].shape[1] - used
-            starts.append(torch.nn.functional.pad(out.start_logits.float().cpu(), (0, pad), value=-1e9))
-            ends.append(torch.nn.functional.pad(out.end_logits.float().cpu(), (0, pad), value=-1e9))
-        if not starts:
+        if not len(windows):
             return [([], -1e9) for _ in examples]
-        return best_spans(examples, windows, torch.cat(starts), torch.cat(ends), top_k, self.max_answer_tokens)
+        device = next(model.parameters()).device
+        width = windows.inputs["input_ids"].shape[1]
+        starts, ends = torch.full((len(windows), width), -1e9), torch.full((len(windows), width), -1e9)
+        order = windows.inputs["attention_mask"].sum(1).argsort(descending=True)
+        with torch.inference_mode():
+            for i in range(0, len(order), batch_size):
+                rows = order[i:i + batch_size]
+                batch = trim_padding({k: v[rows].to(device) for k, v in windows.inputs.items()})
+                out = model(**batch)
+                used = batch["input_ids"].shape[1]
+                starts[rows, :used], ends[rows, :used] = out.start_logits.float().cpu(), out.end_logits.float().cpu()
+        return best_spans(examples, windows, starts, ends, top_k, self.max_answer_tokens)
+
+    def answering_model(self):
+        """The model that answers: on a CPU that computes bf16 natively (and with graft's fast path on), a bf16
+        copy, built once. Measured on BBC-QA with MiniLM-L6: 1.75x the fp32 model's questions/s and the same
+        answer to all of 100 test questions; elsewhere the model itself."""
+        from graft.runtime import autocast_dtype
+
+        if self._answering is None:
+            cpu = next(self.model.parameters()).device.type == "cpu"
+            bf16 = cpu and autocast_dtype("cpu") == torch.bfloat16
+            self._answering = copy.deepcopy(self.model).to(torch.bfloat16).eval() if bf16 else self.model
+        return self._answering
 
     def answers(self, examples: list[QAExample], top_k: int = 1, model=None) -> list[list[dict]]:
         """Per question its best answers: text, score (softmax over the candidates), character span; an empty
@@ -284,27 +321,26 @@ class QuestionAnswerer(Task):
         return {**self.score(examples), "implementation": "torchmetrics.text.SQuAD (character F1 for Chinese)"}
 
     def predict(self, inputs, top_k: int = 1) -> list[dict]:
-        """``inputs``: (question, context) pairs, where a context is a text, a .txt file or a folder of them;
-        over several documents the best answers across them come first."""
+        """``inputs``: (question, context) pairs, where a context is a text, a .txt file or a folder of them
+        (over several documents the best answers across them come first), or ``{"question", "context"}``
+        dicts whose context is always a text. All windows of all inputs run in shared batches."""
         self.require_model()
-        results = []
-        for question, context in inputs:
-            documents = read_documents(context)
-            examples = [QAExample(f"q{i}", question, text) for i, (_, text) in enumerate(documents)]
-            results.append({"question": question, "answers": self._across(documents, examples, top_k)})
-        return results
-
-    def _across(self, documents, examples, top_k: int) -> list[dict]:
-        """Across documents: rank by raw span score (comparable between documents), then report top_k."""
-        ranked = []
-        for (name, _), (spans, null) in zip(documents, self._spans(examples, top_k)):
+        asked, examples, owners = [], [], []
+        for item in inputs:
+            if isinstance(item, dict):
+                question, documents = item["question"], [("context", item["context"])]
+            else:
+                question, context = item
+                documents = read_documents(context)
+            asked.append(question)
+            for name, text in documents:
+                owners.append((len(asked) - 1, name))
+                examples.append(QAExample(f"q{len(examples)}", question, text))
+        ranked: list[list] = [[] for _ in asked]
+        for (owner, name), (spans, null) in zip(owners, self._spans(examples, top_k)):
             if spans and (self.null_threshold is None or null - spans[0].score <= self.null_threshold):
-                ranked += [(s, name) for s in spans]
-        ranked.sort(key=lambda item: -item[0].score)
-        ranked = ranked[:top_k]
-        weights = torch.tensor([s.score for s, _ in ranked]).softmax(0).tolist() if ranked else []
-        return [{"answer": s.text, "score": round(w, 4), "start": s.start, "end": s.end, "document": name}
-                for (s, name), w in zip(ranked, weights)]
+                ranked[owner] += [(span, name) for span in spans]  # raw span scores compare across documents
+        return [{"question": q, "answers": _top(found, top_k)} for q, found in zip(asked, ranked)]
 
     # ---- saving and loading -----------------------------------------------------------------------------
     def config(self) -> dict:
@@ -319,6 +355,7 @@ class QuestionAnswerer(Task):
                 "strategy": {"requested": self.strategy, "used": self.strategy_used, "reason": self.strategy_reason,
                              "lora_r": self.lora_r if self.strategy_used == "lora" else None},
                 "max_length": self.max_length, "stride": self.stride, "max_answer_tokens": self.max_answer_tokens,
+                "cloze": self.cloze,
                 "null_threshold": self.null_threshold,
                 "training": {name: self.option(name) for name in ("epochs", "lr", "head_lr", "batch_size")},
                 "seed": self.seed}
@@ -370,14 +407,20 @@ class QuestionAnswerer(Task):
         group.add_argument("--stride", type=int, default=128, help="tokens shared by neighbouring windows of a long "
                            "context (default 128)")
         group.add_argument("--limit", type=int, help="use only this many training questions (seeded choice)")
+        group.add_argument("--cloze", type=int, default=0, help="also train on up to N questions per training "
+                           "context made from its own sentences (cloze questions; default 0)")
+        group.add_argument("--fp32", action="store_true", help="train in fp32 even where the CPU/GPU computes bf16 "
+                           "natively (default: bf16 autocast there)")
 
     @classmethod
     def options_from_args(cls, args) -> dict:
         return dict(weights=args.weights or "pretrained", epochs=args.epochs, lr=args.lr, head_lr=args.head_lr,
                     batch_size=args.batch_size, unfreeze=args.unfreeze, lora_r=args.lora_r,
-                    max_length=args.max_length, stride=args.stride, val_fraction=args.val_fraction,
+                    max_length=args.max_length, stride=args.stride, cloze=args.cloze, val_fraction=args.val_fraction,
                     limit=args.limit, seed=args.seed, patience=args.patience, grad_accum=args.grad_accum,
-                    mixed_precision=args.mixed_precision)
+                    on_bad_file=args.on_bad_file,
+                    mixed_precision="no" if args.fp32 else ("auto" if args.mixed_precision == "no"
+                                                            else args.mixed_precision))
 
     @classmethod
     def prediction_options(cls, args) -> dict:
@@ -390,6 +433,18 @@ class QuestionAnswerer(Task):
         if not args.context:
             raise GraftError("give --context: a text, a .txt file or a folder of .txt documents to answer from")
         return [(q, args.context) for q in questions]
+
+    def request_inputs(self, body: dict) -> list[dict[str, str]]:
+        """``{"question": "...", "context": "..."}`` or ``{"questions": [...], "context": "..."}``."""
+        questions = body.pop("questions", None)
+        question, context = body.pop("question", None), body.pop("context", None)
+        questions = [question] if question is not None else questions
+        if not isinstance(context, str) or not context.strip():
+            raise GraftError('give "context": the text to answer from')
+        if not isinstance(questions, list) or not questions or not all(isinstance(q, str) and q.strip()
+                                                                        for q in questions):
+            raise GraftError('give "question" (a non-empty string) or "questions" (a list of them)')
+        return [{"question": q, "context": context} for q in questions]
 
     @staticmethod
     def summarise_config(config: dict) -> dict:
@@ -417,6 +472,29 @@ class QuestionAnswerer(Task):
                       + (f"\t{a['document']}" if a.get("document") not in (None, "context") else "")
                       for a in r["answers"]] or ["  (no answer in the context)"]
         return "\n".join(lines)
+
+
+def _top(found: list, top_k: int) -> list[dict]:
+    """The best ``top_k`` (span, document) pairs, scored by a softmax over them."""
+    found = sorted(found, key=lambda item: -item[0].score)[:top_k]
+    weights = torch.tensor([s.score for s, _ in found]).softmax(0).tolist() if found else []
+    return [{"answer": s.text, "score": round(w, 4), "start": s.start, "end": s.end, "document": name}
+            for (s, name), w in zip(found, weights)]
+
+
+def _trimmed_batch(rows: list[dict]) -> dict[str, torch.Tensor]:
+    """Stacked windows without the padding columns every row of the batch has (short contexts fit one window
+    far under ``max_length``: attention and the feed-forward layers need not run on the padding)."""
+    return trim_padding({k: torch.stack([r[k] for r in rows]) for k in rows[0]})
+
+
+def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch without trailing padding columns (right-padded batches only; others come back as they are)."""
+    mask = batch["attention_mask"]
+    if not bool(mask[:, 0].all()):  # padded on the left
+        return batch
+    used = int(mask.sum(1).max())
+    return {k: (v[:, :used] if v.dim() == 2 and v.shape[1] == mask.shape[1] else v) for k, v in batch.items()}
 
 
 def _attention_modules(model) -> list[str]:

@@ -91,3 +91,34 @@ def test_missing_listed_images(tmp_path, capsys):
     listing.write_text("path,label\nx.png,a\nmissing.png,b\n")
     code, err = _run(capsys, listing, "--out", tmp_path / "m")
     _assert_clear(code, err, "missing.png", "line 3")
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--epochs", "0", "argument --epochs: expected a number >= 1, got 0"),
+    ("--lr", "-1", "argument --lr: expected a number > 0, got -1"),
+    ("--batch-size", "0", "argument --batch-size: expected a number >= 1, got 0"),
+    ("--val-fraction", "2", "argument --val-fraction: expected a number > 0 and <= 1, got 2"),
+    ("--head-lr", "nan", "argument --head-lr: expected a number > 0, got nan"),
+    ("--epochs", "three", "argument --epochs: expected a whole number, got 'three'"),
+])
+def test_bad_option_values_are_one_line_naming_the_option(tmp_path, capsys, option, value, needle):
+    _good_folder(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(tmp_path), option, value])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and needle in err and "Traceback" not in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("options, needle", [
+    ({"epochs": 0}, "epochs must be a whole number >= 1, not 0"),
+    ({"lr": -1e-3}, "lr must be a number > 0, not -0.001"),
+    ({"batch_size": 2.5}, "batch_size must be a whole number >= 1, not 2.5"),
+    ({"val_fraction": 1.0}, "val_fraction must be a number between 0 and 1, not 1.0"),
+])
+def test_bad_option_values_in_python_name_the_option(options, needle):
+    from graft import ImageClassifier, ObjectDetector, QuestionAnswerer, TextClassifier
+    from graft.errors import GraftError
+
+    for task in (ImageClassifier, TextClassifier, ObjectDetector, QuestionAnswerer):
+        with pytest.raises(GraftError, match=needle.replace("(", "\\(")):
+            task(**options)

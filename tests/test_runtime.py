@@ -1,6 +1,8 @@
 """The process-wide fast-path settings."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from graft import runtime
@@ -16,3 +18,39 @@ def test_turning_the_fast_path_off_lasts_for_the_run(monkeypatch):
         assert runtime.autocast_dtype("cpu") is None
     finally:
         torch.set_num_threads(threads)
+
+def test_building_a_backbone_leaves_the_process_alone(monkeypatch):
+    from graft.backbones import create_backbone
+
+    monkeypatch.setattr(runtime, "_runtime", None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        create_backbone("mobilenet_v2", weights=None)
+        assert torch.get_num_threads() == 1 and runtime._runtime is None  # nothing configured behind our back
+        assert runtime.settings().fast in (True, False)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cores_follow_affinity_and_local_world_size(monkeypatch):
+    if not hasattr(os, "sched_getaffinity"):
+        return
+    mine = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert runtime.available_cores() == mine
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(mine * 4))
+    assert runtime.available_cores() == 1  # never zero threads
+
+
+def test_notebooks_get_progress_bars(monkeypatch):
+    import sys
+    import types
+
+    from graft import progress
+
+    monkeypatch.delenv("GRAFT_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert progress.progress(3).disable
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert not progress.progress(3).disable

@@ -29,6 +29,30 @@ def _int_or(word: str, minimum: int):
     return parse
 
 
+def _number(kind, low: float, high: float | None = None, low_open: bool = False, name: str = ""):
+    """An argparse type for a number in [low, high] (``low_open``: above ``low``), e.g. "--lr 0" refused with
+    a line naming the option and the range, never an error from deep inside a run."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        if too_low or (high is not None and value > high) or value != value:  # value != value: NaN
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"expected a number {bound}{f' and <= {high:g}' if high else ''}, "
+                                             f"got {text}")
+        return value
+
+    parse.__name__ = name or kind.__name__
+    return parse
+
+
+at_least_one = _number(int, 1, name="int")
+non_negative_int = _number(int, 0, name="int")
+positive_float = _number(float, 0, low_open=True, name="float")
+fraction = _number(float, 0, 1, low_open=True, name="float")
 positive_int_or_all = _int_or("all", 0)
 positive_int_or_auto = _int_or("auto", 1)
 
@@ -51,27 +75,27 @@ def _add_fit(sub, task: str | None, add_help: bool = True) -> None:
                    help="feature-extraction (frozen backbone, new modules train), fine-tune, lora, or auto "
                         "(chosen from the data, with the reason printed); each task offers its own")
     p.add_argument("--val", help="validation data (default: a seeded split of DATA)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of DATA kept for validation (default 0.2)")
+    p.add_argument("--val-fraction", type=fraction, default=0.2, help="share of DATA kept for validation (default 0.2)")
     p.add_argument("--weights", help="pretrained weights file or folder (default: resolved offline-first)")
-    p.add_argument("--epochs", type=int, help="epochs of the main phase")
-    p.add_argument("--head-epochs", type=int, help="epochs of training the new modules before fine-tuning")
-    p.add_argument("--lr", type=float, help="learning rate of the fine-tuning phase")
-    p.add_argument("--head-lr", type=float, help="learning rate of the new modules' phase")
-    p.add_argument("--batch-size", type=int, help="examples per step")
-    p.add_argument("--image-size", type=int, help="images: input size in pixels (default: the weights' own)")
+    p.add_argument("--epochs", type=at_least_one, help="epochs of the main phase")
+    p.add_argument("--head-epochs", type=non_negative_int, help="epochs of training the new modules before fine-tuning")
+    p.add_argument("--lr", type=positive_float, help="learning rate of the fine-tuning phase")
+    p.add_argument("--head-lr", type=positive_float, help="learning rate of the new modules' phase")
+    p.add_argument("--batch-size", type=at_least_one, help="examples per step")
+    p.add_argument("--image-size", type=_number(int, 32, name="int"), help="images: input size in pixels (default: the weights' own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and data order")
     p.add_argument("--unfreeze", type=positive_int_or_all, help="layer groups to unfreeze when fine-tuning: N or all")
-    p.add_argument("--lr-decay", type=float, help="learning-rate factor per layer group going down")
+    p.add_argument("--lr-decay", type=fraction, help="learning-rate factor per layer group going down")
     p.add_argument("--train-bn", action="store_true", help="update BatchNorm statistics while fine-tuning")
     p.add_argument("--no-augment", action="store_true", help="no random augmentation while fine-tuning")
-    p.add_argument("--patience", type=int, default=5, help="epochs without a better validation score before "
+    p.add_argument("--patience", type=non_negative_int, default=5, help="epochs without a better validation score before "
                    "stopping; 0 turns early stopping off (default 5)")
-    p.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step")
+    p.add_argument("--grad-accum", type=at_least_one, default=1, help="batches per optimizer step")
     p.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
     p.add_argument("--on-bad-file", default="error", choices=["error", "skip"],
                    help="error: list every unusable file or box and stop; skip: train without them (recorded "
                         "in metrics.json)")
-    p.add_argument("--num-workers", type=int, help="data-loading processes (default: 0 on a CPU, up to 8 with a GPU)")
+    p.add_argument("--num-workers", type=non_negative_int, help="data-loading processes (default: 0 on a CPU, up to 8 with a GPU)")
     if task:
         get_task(task).add_arguments(p.add_argument_group(f"{task} options"))
 

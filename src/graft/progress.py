@@ -1,4 +1,5 @@
-"""Progress bars (tqdm) that stay quiet when output is not a terminal or GRAFT_QUIET=1."""
+"""Progress bars (tqdm) in terminals and notebooks; quiet in logs and pipes (epoch lines say what happened)
+and with GRAFT_QUIET=1."""
 from __future__ import annotations
 
 import os
@@ -12,8 +13,13 @@ def _quiet() -> bool:
     return os.environ.get("GRAFT_QUIET", "0") not in ("", "0") or os.environ.get("RANK", "0") != "0"
 
 
+def _notebook() -> bool:
+    """Inside Jupyter/IPython's kernel, whose streams are no terminals but show tqdm's widget bars."""
+    return "ipykernel" in sys.modules
+
+
 def progress(total: int | None = None, desc: str = "", unit: str = "it", leave: bool = False):
-    quiet = _quiet() or not sys.stderr.isatty()
+    quiet = _quiet() or not (sys.stderr.isatty() or _notebook())
     return tqdm(total=total, desc=desc, unit=unit, leave=leave, disable=quiet, dynamic_ncols=True)
 
 

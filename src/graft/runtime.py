@@ -56,8 +56,25 @@ def cpu_supports_bf16() -> bool:
     return ("avx512_bf16" in flags or "amx_bf16" in flags) and capability.startswith("AVX512")
 
 
+def available_cores() -> int:
+    """CPUs this process may use (its affinity mask, so containers and `taskset` count), shared between the
+    processes of a multi-process run on one machine (``LOCAL_WORLD_SIZE``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1), 1))
+
+
+def settings() -> Runtime:
+    """The fast path's choices without touching the process: what ``configure`` chose, or would choose.
+    Building a backbone or predicting reads these; only training and the command line apply them."""
+    if _runtime is not None:
+        return _runtime
+    fast = os.environ.get("GRAFT_FAST", "1") != "0"
+    return Runtime(fast, False, torch.get_num_threads(), channels_last=fast, bf16=fast and cpu_supports_bf16())
+
+
 def configure(fast: bool | None = None, threads: int | None = None) -> Runtime:
-    """Set up the process once. Later calls return the same settings unless ``fast`` changes."""
+    """Set up the process once (threads, allocator). Later calls return the same settings unless ``fast``
+    changes."""
     global _runtime
     if _runtime is not None and fast is None and threads is None:
         return _runtime  # e.g. `graft --no-fast` stays off for the whole run
@@ -67,7 +84,7 @@ def configure(fast: bool | None = None, threads: int | None = None) -> Runtime:
         return _runtime
     allocator = _tune_glibc_allocator() if fast else False
     if threads is None:
-        threads = int(os.environ.get("GRAFT_THREADS", "0")) or (os.cpu_count() or 1)
+        threads = int(os.environ.get("GRAFT_THREADS", "0")) or available_cores()
     torch.set_num_threads(threads)
     _runtime = Runtime(fast, allocator, threads, channels_last=fast, bf16=fast and cpu_supports_bf16())
     return _runtime
@@ -75,9 +92,9 @@ def configure(fast: bool | None = None, threads: int | None = None) -> Runtime:
 
 def autocast_dtype(device: torch.device | str = "cpu") -> torch.dtype | None:
     """The reduced precision inference runs in on ``device``: bf16 on CUDA and on CPUs with native bf16."""
-    rt = configure()
+    rt = settings()
     device_type = torch.device(device).type
-    if (device_type == "cpu" and rt.bf16) or (device_type == "cuda" and rt.fast):
+    if (device_type == "cpu" and rt.bf16) or (device_type == "cuda" and rt.fast and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     return None
 

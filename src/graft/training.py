@@ -4,7 +4,6 @@ validation metrics, with the monitored one and its direction; the best epoch is 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,8 +76,9 @@ def loader_workers(requested: int | None = None) -> int:
         return requested
     if device().type != "cuda":
         return 0
-    cores = (os.cpu_count() or 1) // max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
-    return min(8, max(cores - 1, 0))
+    from graft.runtime import available_cores
+
+    return min(8, max(available_cores() - 1, 0))
 
 
 def _scheduler(name: str, optimizer, steps: int, warmup_ratio: float):

@@ -3,6 +3,7 @@ offline, a clear one-line error within seconds."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -95,3 +96,52 @@ def test_cli_offline_fit_fails_fast_with_one_line(elpv_slice, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("graft: error: no pretrained weights for backbone 'resnet101'")
     assert "Traceback" not in proc.stderr
+
+
+def test_hub_check_goes_through_http_to_the_configured_endpoint(monkeypatch):
+    """A mirror (HF_ENDPOINT) or a proxy answers over HTTP: graft asks it, not a raw socket to huggingface.co."""
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 - the http.server API
+            self.send_response(404)  # any answer means the endpoint is reachable
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        weights_mod._hub_reachable.cache_clear()
+        assert weights_mod._hub_reachable()
+    finally:
+        server.shutdown()
+        server.server_close()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")  # now closed
+    weights_mod._hub_reachable.cache_clear()
+    assert not weights_mod._hub_reachable(timeout=1.0)
+    weights_mod._hub_reachable.cache_clear()
+
+
+def test_hub_text_models_land_in_graft_cache_and_resolve_offline_later(monkeypatch, graft_home):
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot(repo_id, allow_patterns=None, local_dir=None, local_files_only=False):
+        calls.append(local_files_only)
+        (Path(local_dir) / "config.json").write_text('{"model_type": "bert"}')
+        (Path(local_dir) / "model.safetensors").write_bytes(b"weights")
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.setattr(weights_mod, "network_allowed", lambda: True)
+    cfg = get_cfg("someone/tiny-bert")
+    first = resolve(cfg)
+    assert first.location == graft_home / "weights" / "someone--tiny-bert" and calls == [False]
+    assert (first.location / "model.safetensors").read_bytes() == b"weights"
+    monkeypatch.setattr(weights_mod, "network_allowed", lambda: False)
+    assert resolve(cfg).source == "cache"  # offline now: found in graft's own cache

@@ -66,3 +66,13 @@ def coco_bundle(own_home, tmp_path_factory) -> Path:
 
     return ObjectDetector.pretrained("ssd_mobilenet_v2_coco", min_score=0.5).save(
         tmp_path_factory.mktemp("bundles") / "coco")
+
+
+@pytest.fixture(scope="module")
+def qa_bundle(own_home, tmp_path_factory) -> Path:
+    """MiniLM-L6 with a span head fine-tuned briefly on real BBC-QA questions."""
+    from graft import QuestionAnswerer, datasets
+
+    data = datasets.bbc_qa(tmp_path_factory.mktemp("bbc-qa"), limit=40)
+    model = QuestionAnswerer("minilm-l6", "fine-tune", epochs=1, limit=24, max_length=128, stride=32, seed=0)
+    return model.fit(data / "train.json").save(tmp_path_factory.mktemp("bundles") / "qa")

@@ -110,3 +110,23 @@ def test_concurrent_requests_share_batches():
     results = asyncio.run(many())
     assert [[r["input"] for r in rs] for rs in results] == [["t0", "u0"], ["t1", "u1"], ["t2", "u2"]]
     assert len(model.calls) == 1 and len(model.calls[0]) == 6
+
+
+def test_question_answering_is_served_from_json_texts_only(qa_bundle, tmp_path):
+    client = TestClient(create_app(qa_bundle, Limits(max_text_chars=2_000, max_batch=4)))
+    context = "The new stadium in Leeds will cost 45 million pounds and open in 2008."
+    r = client.post("/predict", json={"questions": ["How much will it cost?", "Where is it?"], "context": context,
+                                      "top_k": 2})
+    assert r.status_code == 200, r.text
+    predictions = r.json()["predictions"]
+    assert [p["question"] for p in predictions] == ["How much will it cost?", "Where is it?"]
+    for p in predictions:
+        assert all(context[a["start"]:a["end"]] == a["answer"] for a in p["answers"])
+    # a context naming a file on the server is answered as the text it is, never read from disk
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The password is swordfish.")
+    r = client.post("/predict", json={"question": "What is the password?", "context": str(secret)})
+    assert r.status_code == 200 and "swordfish" not in r.text
+    assert client.post("/predict", json={"question": "Where?"}).status_code == 422
+    assert client.post("/predict", json={"question": "Where?", "context": "x" * 3000}).status_code == 413
+    assert client.get("/info").json()["task"] == "qa"

@@ -31,5 +31,6 @@ def create_backbone(name: str, weights: str | Path | None = "pretrained", **opti
 
         return build_image_backbone(cfg, resolved, **options)
     from graft.backbones.text import build_text_backbone
+    from graft.backbones.weights import transformers_folder
 
-    return build_text_backbone(cfg, resolved, **options)
+    return build_text_backbone(cfg, resolved and transformers_folder(cfg, resolved), **options)

@@ -12,7 +12,7 @@ from graft.backbones.base import Backbone, LayerGroup, load_matching
 from graft.backbones.registry import BackboneCfg
 from graft.backbones.weights import ResolvedWeights, read_state_dict
 from graft.errors import GraftError, WeightsNotFound
-from graft.runtime import FrozenTrace, configure
+from graft.runtime import FrozenTrace, settings
 
 POOLINGS = ("avg", "avgmax", "flatten")  # avgmax: global average and max, concatenated
 TRACE_MIN_ITEMS = 256  # building a trace takes 2-3 s: about what it saves over a few hundred images
@@ -25,7 +25,7 @@ class ImageBackbone(Backbone):
             raise GraftError(f"pooling must be one of {', '.join(POOLINGS)} for image backbones, got {pooling!r}")
         self.cfg, self.model, self.pooling = cfg, model, pooling
         self.image_size = image_size or cfg.preprocessing.input_size
-        self.channels_last = configure().channels_last
+        self.channels_last = settings().channels_last
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.feature_dim = self._probe_feature_dim()
@@ -50,7 +50,7 @@ class ImageBackbone(Backbone):
 
     def frozen_encoder(self, items: int | None = None):
         few = items is not None and items < TRACE_MIN_ITEMS
-        if few or not (self.cfg.trace and configure().fast):
+        if few or not (self.cfg.trace and settings().fast):
             return self
         return FrozenTrace(self)
 

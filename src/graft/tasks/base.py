@@ -15,6 +15,19 @@ from graft.errors import GraftError
 from graft.progress import log
 
 
+OPTION_RULES = {  # option -> (what it must be, the check)
+    "epochs": ("a whole number >= 1", lambda v: v >= 1 and v == int(v)),
+    "head_epochs": ("a whole number >= 0", lambda v: v >= 0 and v == int(v)),
+    "lr": ("a number > 0", lambda v: v > 0), "head_lr": ("a number > 0", lambda v: v > 0),
+    "batch_size": ("a whole number >= 1", lambda v: v >= 1 and v == int(v)),
+    "grad_accum": ("a whole number >= 1", lambda v: v >= 1 and v == int(v)),
+    "patience": ("a whole number >= 0 (0: no early stopping)", lambda v: v >= 0 and v == int(v)),
+    "val_fraction": ("a number between 0 and 1", lambda v: 0 < v < 1),
+    "lr_decay": ("a number in (0, 1]", lambda v: 0 < v <= 1),
+    "image_size": ("a whole number >= 32", lambda v: v >= 32 and v == int(v)),
+}
+
+
 class Task:
     """Base of every application (``ImageClassifier``, ``TextClassifier``, ``ObjectDetector``, ...)."""
 
@@ -156,6 +169,15 @@ class Task:
             log(f"auto strategy -> {self.strategy_used}: {self.strategy_reason}")
         else:
             self.strategy_used, self.strategy_reason = self.strategy, "chosen by the user"
+
+    def check_options(self, **values) -> None:
+        """Refuse a bad training option up front, naming it (``None``: the task's default)."""
+        for name, value in values.items():
+            if value is None or name not in OPTION_RULES:
+                continue
+            rule, ok = OPTION_RULES[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or not ok(value):
+                raise GraftError(f"{name} must be {rule}, not {value!r}")
 
     def check_strategy(self, strategy: str) -> None:
         allowed = self.strategy_choices

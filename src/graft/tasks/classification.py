@@ -71,6 +71,8 @@ class Classifier(Task):
                  schedule: str | None = None, warmup_ratio: float | None = None,
                  checkpoint_dir: str | Path | None = None, num_workers: int | None = None):
         self.check_strategy(strategy)
+        self.check_options(epochs=epochs, head_epochs=head_epochs, lr=lr, head_lr=head_lr, batch_size=batch_size,
+                           lr_decay=lr_decay, val_fraction=val_fraction, patience=patience, grad_accum=grad_accum)
         if class_weights not in (None, "balanced"):
             raise GraftError("class_weights must be None or 'balanced'")
         self.backbone_name = backbone or self.default_backbone

@@ -238,6 +238,9 @@ class ObjectDetector(Task):
                  max_grad_norm: float | None = 10.0, on_bad_file: str = "error",
                  checkpoint_dir: str | Path | None = None, num_workers: int | None = None):
         self.check_strategy(strategy)
+        self.check_options(epochs=epochs, head_epochs=head_epochs, lr=lr, head_lr=head_lr, batch_size=batch_size,
+                           lr_decay=lr_decay, val_fraction=val_fraction, patience=patience, grad_accum=grad_accum,
+                           image_size=image_size)
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
         self.arch = _arch(self.backbone_name)
         self.epochs, self.head_epochs, self.lr, self.head_lr = epochs, head_epochs, lr, head_lr

@@ -78,6 +78,8 @@ class FaceRecognizer(Task):
                  val_fraction: float = 0.2, seed: int = 0, patience: int | None = 5,
                  add_to: str | Path | None = None, checkpoint_dir: str | Path | None = None):
         self.check_strategy(strategy)
+        self.check_options(epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, val_fraction=val_fraction,
+                           patience=patience)
         if not 0 < far < 1:
             raise GraftError(f"--far must be between 0 and 1, got {far}")
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights

@@ -120,6 +120,8 @@ class TextGenerator(Task):
                  grad_accum: int = 1, mixed_precision: str = "auto", checkpoint_dir: str | Path | None = None,
                  pack: bool = False):
         self.check_strategy(strategy)
+        self.check_options(epochs=epochs, lr=lr, batch_size=batch_size, val_fraction=val_fraction,
+                           patience=patience, grad_accum=grad_accum)
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
         check_family(self.backbone_name)
         self.epochs, self.lr, self.batch_size, self.unfreeze = epochs, lr, batch_size, unfreeze

@@ -79,6 +79,8 @@ class QuestionAnswerer(Task):
                  patience: int | None = 2,
                  grad_accum: int = 1, mixed_precision: str = "auto", on_bad_file: str = "error", checkpoint_dir: str | Path | None = None):
         self.check_strategy(strategy)
+        self.check_options(epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, val_fraction=val_fraction,
+                           patience=patience, grad_accum=grad_accum)
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
         self.epochs, self.lr, self.head_lr, self.batch_size = epochs, lr, head_lr, batch_size
         self.unfreeze, self.lora_r, self.max_length, self.stride = unfreeze, lora_r, max_length, stride
@@ -153,7 +155,7 @@ class QuestionAnswerer(Task):
         from transformers.utils import logging as hf_logging
 
         from graft.backbones import get_cfg
-        from graft.backbones.weights import resolve
+        from graft.backbones.weights import resolve, transformers_folder
 
         cfg = get_cfg(self.backbone_name)
         if cfg.family != "text":
@@ -162,7 +164,7 @@ class QuestionAnswerer(Task):
         explicit = None if self.weights == "pretrained" else self.weights
         if explicit is None and Path(self.backbone_name).is_dir():  # a local model folder names its own weights
             explicit = self.backbone_name
-        self.resolved = resolve(cfg, explicit)
+        self.resolved = transformers_folder(cfg, resolve(cfg, explicit))
         location = str(self.resolved.location)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "some weights are newly initialized": the span head is new, by design

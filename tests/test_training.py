@@ -72,11 +72,6 @@ def test_without_keep_incoming_the_best_epoch_is_returned():
     assert (logits.argmax(1) == y).float().mean().item() == best
 
 
-def test_device_is_the_cpu_without_a_gpu():
-    if torch.cuda.is_available():  # on a GPU machine the device is that GPU
-        assert training.device().type == "cuda"
-    else:
-        assert training.device() == torch.device("cpu")
 
 
 def test_loader_workers_none_on_cpu_several_beside_a_gpu(monkeypatch):

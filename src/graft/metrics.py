@@ -43,6 +43,26 @@ def _figure(**kwargs):
     return Figure(**kwargs)
 
 
+def save_figure(fig, path: Path, dpi: int = 100) -> None:
+    """Lay out and write ``fig``; characters the installed fonts lack (class names in Chinese, Arabic, ...) become one
+    note in the run's output instead of a matplotlib warning per glyph."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+    missing = [w for w in caught if "Glyph" in str(w.message) and "missing" in str(w.message)]
+    for w in caught:
+        if w not in missing:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        from graft.progress import log
+
+        log(f"note: {path.name} shows some labels as boxes: no installed font has their characters "
+            "(install one that does, e.g. Debian's fonts-noto-cjk)")
+
+
 def plot_curves(history: list[dict], path: Path, monitor: str = "val_accuracy") -> None:
     """Loss (train and validation) and the monitored validation metric, by epoch across all phases."""
     fig = _figure(figsize=(10, 4))
@@ -65,8 +85,7 @@ def plot_curves(history: list[dict], path: Path, monitor: str = "val_accuracy") 
     ax_loss.set_title("loss")
     ax_metric.set_title("validation")
     ax_loss.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
 
 
 def plot_confusion(report: dict, path: Path) -> None:
@@ -83,5 +102,4 @@ def plot_confusion(report: dict, path: Path) -> None:
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > matrix.max() / 2 else "black")
     ax.set_title(f"validation (n={report['n']}): accuracy {report['accuracy']:.2%}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)

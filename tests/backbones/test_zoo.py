@@ -47,8 +47,7 @@ def test_text_entry_builds(name):
     assert params == pytest.approx(cfg.params_m, rel=0.01)
     groups = [g.name for g in backbone.layer_groups()]
     assert groups[0] == "embeddings" and "layer.0" in groups
-    assert sum(g.startswith("layer.") for g in groups) == {"distilbert": 6, "minilm-l6": 6}.get(name.split("-")[0], 12) \
-        or name == "minilm-l6"
+    assert sum(g.startswith("layer.") for g in groups) == {"distilbert-base-uncased": 6, "minilm-l6": 6}.get(name, 12)
 
 
 def test_timm_name_passes_through():

@@ -118,3 +118,12 @@ def test_bad_rows_are_reported_by_line(tmp_path):
     data.write_text('text,label\n"fine film",fresh\n"too many",fields,here\n"ok",rotten\n')
     with pytest.raises(DataError, match="line 3"):
         TextClassifier("minilm-l6", "feature-extraction").fit(data)
+
+
+def test_pool_layer_ties_go_to_the_lower_validation_loss():
+    """All three at 33.33 %: the one with the lowest validation loss wins, not simply the fewest layers."""
+    from graft.tasks.text_classification import choose_pool_layers
+
+    assert choose_pool_layers({1: (1 / 3, -1.10), 2: (1 / 3, -1.05), 4: (1 / 3, -0.98)}) == 4
+    assert choose_pool_layers({1: (0.5, -1.0), 2: (0.5, -1.0)}) == 1  # a full tie: fewer layers
+    assert choose_pool_layers({1: (0.4, -0.1), 4: (0.6, -2.0)}) == 4  # accuracy first

@@ -55,6 +55,8 @@ def plot_sheet(examples: list, path: Path, columns: int = 4) -> None:
     """A grid of (BoxedImage, predicted objects): true boxes green, predicted red with label and score."""
     from matplotlib.figure import Figure
 
+    from graft.metrics import save_figure
+
     columns = max(1, min(columns, len(examples)))
     rows = math.ceil(len(examples) / columns)
     fig = Figure(figsize=(4 * columns, 4 * rows))
@@ -66,5 +68,4 @@ def plot_sheet(examples: list, path: Path, columns: int = 4) -> None:
         name = item.path.name if len(item.path.name) <= 28 else "..." + item.path.name[-25:]
         ax.set_title(f"{name}: {len(item.boxes)} true, {len(objects)} found", fontsize=8)
     fig.suptitle("validation images: true boxes green, predictions red")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)

@@ -153,12 +153,14 @@ class TextClassifier(Classifier):
                                                   self.dropout)
             history = self._train_head(x_train[:, -n:].mean(1), x_val[:, -n:].mean(1), y_train, y_val,
                                        phase=f"head-layers{n}")
-            tried[n] = (max(r["val_accuracy"] for r in history), history, self.model.head)
-        best = max(candidates, key=lambda n: (tried[n][0], -n))  # a tie goes to fewer layers
+            # as the training loop ranks epochs: validation accuracy, then the lower validation loss
+            tried[n] = (max(training.Classification().score(r) for r in history), history, self.model.head)
+        best = choose_pool_layers({n: tried[n][0] for n in candidates})
         backbone.pool_layers, self.model.head = best, tried[best][2]
-        scores = ", ".join(f"{n}: {tried[n][0]:.2%}" for n in candidates)
+        scores = ", ".join(f"{n}: {tried[n][0][0]:.2%}" for n in candidates)
         log(f"pool_layers: {best} (validation accuracy by layers pooled: {scores})")
-        train.report["pool_layers"] = {"chosen": best, "val_accuracy": {str(n): tried[n][0] for n in candidates}}
+        train.report["pool_layers"] = {"chosen": best,
+                                       "val_accuracy": {str(n): tried[n][0][0] for n in candidates}}
         self._remember(texts, layers[:, -best:].mean(1))  # later passes over these texts read the cache
         return [{**row, "phase": "head"} for row in tried[best][1]]
 
@@ -239,3 +241,8 @@ class TextClassifier(Classifier):
                                    max_length=self.max_length, pool_layers=self.pool_layers,
                                    config_overrides=model_config,
                                    tokenizer=directory / TOKENIZER_DIR)
+
+
+def choose_pool_layers(scores: dict[int, tuple[float, float]]) -> int:
+    """The layer count with the best (accuracy, -loss) score; on a full tie, fewer layers."""
+    return max(scores, key=lambda n: (scores[n], -n))

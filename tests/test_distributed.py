@@ -20,7 +20,7 @@ def _fit(launcher: list[str], data: Path, out: Path) -> dict:
                                capture_output=True, text=True, timeout=300, env={**os.environ, "GRAFT_OFFLINE": "1"})
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    return {**metrics, "train_accuracy": json.loads(evaluated.stdout)["accuracy"]}
+    return {**metrics, "train_accuracy": json.loads(evaluated.stdout)["accuracy"], "log": proc.stderr}
 
 
 def test_two_process_fit_trains_a_correct_model(elpv_slice, tmp_path):
@@ -34,6 +34,8 @@ def test_two_process_fit_trains_a_correct_model(elpv_slice, tmp_path):
     assert abs(two["train_accuracy"] - one["train_accuracy"]) <= 0.2
     assert two["val_size"] == one["val_size"] and two["train_size"] == one["train_size"]
     assert not (tmp_path / "two" / "checkpoint").exists()  # one process saved, and cleaned up
+    # the frozen features of the head phase: each process computed its half, not all of them
+    assert "inputs computed by 2 processes" in two["log"] and "computed by" not in one["log"]
 
 
 def test_two_process_detection_fit(tmp_path):

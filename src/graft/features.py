@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from graft.progress import progress
+from graft.progress import log, progress
 from graft.runtime import inference_context
 
 
@@ -85,21 +85,50 @@ def extract_features(
     if order is not None:
         wanted = set(missing)
         missing = [i for i in order if i in wanted]
-    if missing:
-        loader = DataLoader(Subset(dataset, missing), batch_size=batch_size, num_workers=num_workers,
-                            collate_fn=collate_fn, persistent_workers=False)
-        position = 0
-        with progress(total=len(missing), desc=desc, unit="item") as bar, inference_context(device):
-            for inputs, _ in loader:
-                out = encode({k: v.to(device) for k, v in inputs.items()}).float().cpu()
-                for row in out:
-                    index = missing[position]
-                    matrix.put(index, row)
-                    if cache:
-                        cache.put(keys[index], row.clone())
-                    position += 1
-                bar.update(len(out))
+    processes = _processes()
+    if missing and processes > 1:  # each process of a multi-process run computes its share, then all share all
+        from accelerate import PartialState
+        from accelerate.utils import gather_object
+
+        state, rows = PartialState(), []
+        state.wait_for_everyone()  # every process has read the cache before any writes to it: the same `missing`
+        with state.split_between_processes(missing) as mine:
+            _compute(encode, dataset, list(mine), keys, cache, batch_size, num_workers, collate_fn, device, desc,
+                     lambda index, row: rows.append((index, row.clone())))
+        log(f"{desc}: {len(missing)} inputs computed by {processes} processes ({len(mine)} each or so)")
+        gathered = gather_object(rows)
+        if sorted(index for index, _ in gathered) != sorted(missing):
+            raise RuntimeError(f"{desc}: the processes computed {len(gathered)} of {len(missing)} inputs")
+        for index, row in gathered:
+            matrix.put(index, row)
+    elif missing:
+        _compute(encode, dataset, missing, keys, cache, batch_size, num_workers, collate_fn, device, desc, matrix.put)
     return matrix.tensor
+
+
+def _processes() -> int:
+    """Processes of this run (``accelerate launch`` / torchrun set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def _compute(encode, dataset, indices: list[int], keys, cache, batch_size, num_workers, collate_fn, device,
+             desc, sink: Callable[[int, torch.Tensor], None]) -> None:
+    """Features of ``indices``, each handed to ``sink(index, row)`` and written to the cache as it comes."""
+    if not indices:
+        return
+    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, num_workers=num_workers,
+                        collate_fn=collate_fn, persistent_workers=False)
+    position = 0
+    with progress(total=len(indices), desc=desc, unit="item") as bar, inference_context(device):
+        for inputs, _ in loader:
+            out = encode({k: v.to(device) for k, v in inputs.items()}).float().cpu()
+            for row in out:
+                index = indices[position]
+                sink(index, row)
+                if cache:
+                    cache.put(keys[index], row.clone())
+                position += 1
+            bar.update(len(out))
 
 
 class _Matrix:

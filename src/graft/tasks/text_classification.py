@@ -32,7 +32,8 @@ class TextClassifier(Classifier):
     ``pool_layers`` (pool the average of the last N hidden layers, or "auto": the head phase tries 1, 2 and 4
     on cached per-layer features and keeps the best on validation; default "auto" for feature extraction,
     as the upper-middle layers carry more signal for some tasks, e.g. sentiment, and less for others; else 1),
-    ``lora_r`` / ``lora_alpha`` / ``lora_targets`` for the "lora" strategy.
+    ``lora_r`` / ``lora_alpha`` / ``lora_targets`` for the "lora" strategy; ``tfidf_baseline``: also fit TF-IDF
+    + a linear SVM on the same split and report its validation scores beside the model's (``metrics.json``).
     """
 
     name = task = "text-classification"
@@ -47,8 +48,9 @@ class TextClassifier(Classifier):
                  label_col: str | None = None, max_length: int | None = None,
                  pool_layers: int | str | None = None, lora_r: int = 8,
                  lora_alpha: int = 16, lora_targets: list[str] | None = None, config_overrides: dict | None = None,
-                 tokenizer: str | Path | None = None, **options):
+                 tokenizer: str | Path | None = None, tfidf_baseline: bool = True, **options):
         super().__init__(backbone, strategy, **options)
+        self.tfidf_baseline = tfidf_baseline
         self.text_col, self.label_col, self.max_length = text_col, label_col, max_length
         self.pool_layers = pool_layers
         self.lora = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets}
@@ -137,6 +139,13 @@ class TextClassifier(Classifier):
             options.update(tokenizer=self.tokenizer_source)
         return create_backbone(self.backbone_name, weights=weights, **options)
 
+    def baseline(self, train, val, y_train, y_val) -> dict | None:
+        if not self.tfidf_baseline:
+            return None
+        from graft.baselines import tfidf_baseline
+
+        return tfidf_baseline(list(train.inputs), y_train, list(val.inputs), y_val, self.classes, self.seed)
+
     # ---- which hidden layers to pool ---------------------------------------------------------------
     def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
         if self.option("pool_layers") != "auto":
@@ -211,12 +220,15 @@ class TextClassifier(Classifier):
         group.add_argument("--lora-r", type=int, default=8, help="LoRA rank")
         group.add_argument("--lora-alpha", type=int, default=16, help="LoRA scaling")
         group.add_argument("--lora-targets", nargs="*", help="module names for LoRA (default: attention projections)")
+        group.add_argument("--no-baseline", action="store_true", help="skip the TF-IDF + linear SVM baseline fitted "
+                           "beside the model on the same split")
 
     @classmethod
     def options_from_args(cls, args) -> dict:
         return {**super().options_from_args(args), "text_col": args.text_col, "label_col": args.label_col,
                 "max_length": args.max_length, "pool_layers": args.pool_layers, "lora_r": args.lora_r,
-                "lora_alpha": args.lora_alpha, "lora_targets": args.lora_targets}
+                "lora_alpha": args.lora_alpha, "lora_targets": args.lora_targets,
+                "tfidf_baseline": not args.no_baseline}
 
     # ---- bundle ------------------------------------------------------------------------------------
     def config(self) -> dict:

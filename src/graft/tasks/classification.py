@@ -22,7 +22,7 @@ from graft.backbones import Backbone
 from graft.data.split import stratified_split
 from graft.errors import DataError, GraftError
 from graft.features import FeatureCache, extract_features
-from graft.heads import BackboneWithHead, HeadOnFeatures, classification_head
+from graft.heads import BackboneWithHead, HeadOnFeatures, classification_head, fit_probe
 from graft.progress import log
 from graft.runtime import autocast_dtype, configure, inference_context
 from graft.tasks.base import Task
@@ -69,7 +69,8 @@ class Classifier(Task):
                  val_fraction: float = 0.2, seed: int = 0, patience: int | None = 5, grad_accum: int = 1,
                  mixed_precision: str = "no", cache: bool = True, label_smoothing: float | None = None,
                  schedule: str | None = None, warmup_ratio: float | None = None,
-                 checkpoint_dir: str | Path | None = None, num_workers: int | None = None):
+                 checkpoint_dir: str | Path | None = None, num_workers: int | None = None,
+                 probe: bool | None = None):
         self.check_strategy(strategy)
         self.check_options(epochs=epochs, head_epochs=head_epochs, lr=lr, head_lr=head_lr, batch_size=batch_size,
                            lr_decay=lr_decay, val_fraction=val_fraction, patience=patience, grad_accum=grad_accum)
@@ -84,6 +85,7 @@ class Classifier(Task):
         self.label_smoothing, self.schedule, self.warmup_ratio = label_smoothing, schedule, warmup_ratio
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.num_workers = num_workers
+        self.probe = probe  # None: the tuned probe for feature extraction's linear head
         self.classes: list[str] = []
         self.model: BackboneWithHead | None = None
         self.history: list[dict] = []
@@ -202,7 +204,17 @@ class Classifier(Task):
         x = self.features(list(train.inputs) + list(val.inputs))  # one extraction pass for both
         return self._train_head(x[:len(train.inputs)], x[len(train.inputs):], y_train, y_val)
 
+    def uses_probe(self) -> bool:
+        """Feature extraction's linear head is an exact logistic regression with its strength tuned on
+        validation (``heads.fit_probe``) unless ``probe=False``, an MLP head or label smoothing asks for SGD."""
+        if self.probe is not None:
+            return self.probe and not self.head_hidden
+        return self.strategy_used == "feature-extraction" and not self.head_hidden and \
+            not self.option("label_smoothing")
+
     def _train_head(self, x_train, x_val, y_train, y_val, phase: str = "head") -> list[dict]:
+        if self.uses_probe() and len(set(y_train)) > 1:
+            return self._probe_head(x_train, x_val, y_train, y_val, phase)
         train_loader = DataLoader(TensorDataset(x_train, torch.tensor(y_train)), batch_size=self.batch_size,
                                   shuffle=True, collate_fn=_as_feature_batch)
         val_loader = DataLoader(TensorDataset(x_val, torch.tensor(y_val)), batch_size=256,
@@ -210,6 +222,19 @@ class Classifier(Task):
         return training.fit(HeadOnFeatures(self.model.head), list(self.model.head.parameters()), train_loader,
                             val_loader, self._settings("head", y_train), phase=phase, seed=self.seed,
                             checkpoint_dir=self.checkpoint_dir)
+
+    def _probe_head(self, x_train, x_val, y_train, y_val, phase: str) -> list[dict]:
+        start = time.perf_counter()
+        probe = fit_probe(self.model.head, x_train, y_train, x_val, y_val, self.class_weights)
+        chosen = probe["tried"][f"{probe['C']:g}"]
+        with torch.inference_mode():
+            train_loss = float(torch.nn.functional.cross_entropy(self.model.head(x_train.float()),
+                                                                 torch.tensor(y_train)))
+        log(f"{phase}: logistic-regression probe on standardised features, C={probe['C']:g} chosen on validation "
+            f"(accuracy {chosen['val_accuracy']:.2%}, loss {chosen['val_loss']:.4f})")
+        return [{"phase": phase, "epoch": 1, "train_loss": train_loss, "val_loss": chosen["val_loss"],
+                 "val_accuracy": chosen["val_accuracy"], "probe_C": probe["C"],
+                 "seconds": time.perf_counter() - start}]
 
     def _fit_backbone(self, train, val, y_train, y_val) -> list[dict]:
         """Phase 2: unfreeze (or add adapters), then train end to end with discriminative learning rates."""
@@ -332,7 +357,8 @@ class Classifier(Task):
             "backbone": {**backbone.spec(), "weights_source": backbone.weights_source,
                          "weights_sha256": backbone.weights_sha256},
             "preprocessing": self.preprocessing(),
-            "head": {"hidden": list(self.head_hidden), "dropout": self.dropout},
+            "head": {"hidden": list(self.head_hidden), "dropout": self.dropout,
+                     "probe_C": next((r["probe_C"] for r in self.history if "probe_C" in r), None)},
             "strategy": {"requested": self.strategy, "used": self.strategy_used, "reason": self.strategy_reason,
                          "unfreeze": self.option("unfreeze"), "train_bn": self.train_bn},
             "training": self.training_options(), "seed": self.seed, "split": self.run_report.get("split"),
@@ -362,6 +388,8 @@ class Classifier(Task):
         group.add_argument("--head", type=int, nargs="*", default=[], metavar="UNITS",
                            help="hidden layer sizes of an MLP head (default: linear); --head 64 is Dense(64, relu)")
         group.add_argument("--dropout", type=float, default=0.0, help="dropout before each head layer")
+        group.add_argument("--no-probe", action="store_true", help="feature extraction: train the linear head by "
+                           "SGD for --epochs instead of the logistic-regression probe tuned on validation")
         group.add_argument("--pooling", help="image: avg|avgmax|flatten; text: mean|cls|last")
         group.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default: 0.1 "
                            "when fine-tuning images, else 0)")
@@ -378,7 +406,7 @@ class Classifier(Task):
             train_bn=args.train_bn, class_weights=args.class_weights, val_fraction=args.val_fraction,
             seed=args.seed, patience=args.patience, grad_accum=args.grad_accum,
             mixed_precision=args.mixed_precision, cache=not args.no_cache, label_smoothing=args.label_smoothing,
-            num_workers=args.num_workers)
+            num_workers=args.num_workers, probe=False if args.no_probe else None)
 
     def summary(self) -> str:
         val = self.run_report["val_metrics"]

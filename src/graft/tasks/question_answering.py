@@ -11,6 +11,7 @@ BERT-base on SQuAD, and graft says so).
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from graft.tasks.base import Task
 
 FROZEN_WARNING = ("a frozen encoder answers questions poorly (published: F1 16 frozen vs 88.5 fine-tuned for "
                   "BERT-base on SQuAD): use fine-tune or lora unless this is a baseline")
+MIN_STEPS, MAX_EPOCHS = 240, 20  # the default epochs give small training sets enough optimizer steps
 NEGATIVE_WINDOWS = 0.3  # share of answer-free windows of answerable questions kept for training (all of v2's)
 
 
@@ -95,6 +97,19 @@ class QuestionAnswerer(Task):
         self._answering = None  # the copy of the model that answers (see answering_model)
         self.history: list[dict] = []
         self.run_report: dict = {}
+
+    def epochs_for(self, windows: int) -> int:
+        """``epochs``, or by default enough epochs for MIN_STEPS optimizer steps (at least the default 3, at
+        most MAX_EPOCHS): a few hundred questions in 3 epochs give a span head some 60 steps, too few to learn
+        (BBC-QA, 250 questions: F1 6.7); early stopping on validation F1 ends a run that stops improving."""
+        if self.epochs is not None:
+            return self.epochs
+        steps = max(1, math.ceil(windows / (self.option("batch_size") * self.grad_accum)))
+        epochs = min(MAX_EPOCHS, max(self.defaults["epochs"], math.ceil(MIN_STEPS / steps)))
+        if epochs > self.defaults["epochs"]:
+            log(f"epochs: {epochs} ({steps} optimizer steps per epoch; at least {MIN_STEPS} steps in all)")
+        self.epochs_used = epochs
+        return epochs
 
     def option(self, name: str):
         value = getattr(self, name)
@@ -238,7 +253,8 @@ class QuestionAnswerer(Task):
         trainable = sum(p.numel() for g in groups for p in g["params"])
         log(f"{self.strategy_used}: training {what} ({trainable:,} parameters); {len(train)} training questions "
             f"({len(rows)} windows of {self.max_length} tokens) / {len(val_examples)} validation questions")
-        settings = training.TrainSettings(epochs=self.option("epochs"), lr=self.option("lr"), weight_decay=0.01,
+        epochs = self.epochs_for(len(rows))
+        settings = training.TrainSettings(epochs=epochs, lr=self.option("lr"), weight_decay=0.01,
                                           schedule="linear", warmup_ratio=0.1, patience=self.patience,
                                           grad_accum=self.grad_accum,
                                           mixed_precision=training.resolve_precision(self.mixed_precision),
@@ -359,7 +375,8 @@ class QuestionAnswerer(Task):
                 "max_length": self.max_length, "stride": self.stride, "max_answer_tokens": self.max_answer_tokens,
                 "cloze": self.cloze,
                 "null_threshold": self.null_threshold,
-                "training": {name: self.option(name) for name in ("epochs", "lr", "head_lr", "batch_size")},
+                "training": {**{name: self.option(name) for name in ("lr", "head_lr", "batch_size")},
+                             "epochs": getattr(self, "epochs_used", None) or self.option("epochs")},
                 "seed": self.seed}
 
     def save_extras(self, directory: Path) -> None:

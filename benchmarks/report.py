@@ -6,7 +6,7 @@ from pathlib import Path
 from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
-SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa")
+SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa", "probe")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -245,7 +245,28 @@ def markdown(results: dict) -> str:
     lines += _generation_markdown(results.get("generation"))
     lines += _deploy_markdown(results.get("deploy"))
     lines += _qa_markdown(results.get("qa"))
+    lines += _probe_markdown(results.get("probe"))
     return "\n".join(lines) + "\n"
+
+
+def _probe_markdown(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    lines = ["", "## Feature extraction's head vs a tuned logistic-regression probe", "",
+             "Same frozen features, same training rows (graft's training split); test split of each set. Target: "
+             "graft's default within 0.5 point of scikit-learn's `LogisticRegressionCV` (5-fold, same C grid).", "",
+             "| dataset | backbone | graft default (probe head) | graft SGD head | sklearn probe (CV) | gap |",
+             "|---|---|---|---|---|---|"]
+    for c in section.get("comparisons", []):
+        if "error" in c:
+            lines.append(f"| not measured: {c['error']} | | | | | |")
+            continue
+        r = c["rows"]
+        cell = lambda k: f"{100 * r[k]['test_accuracy']:.2f} % (bal. {100 * r[k]['test_balanced_accuracy']:.2f})"  # noqa: E731
+        lines.append(f"| {c['dataset']} ({c['train_rows']} train / {c['test_rows']} test) | {c['backbone']} | "
+                     f"{cell('graft_default')} | {cell('graft_sgd_head')} | {cell('sklearn_probe_cv')} | "
+                     f"{c['graft_minus_probe_points']:+.2f} pts |")
+    return lines
 
 
 def _qa_markdown(section: dict | None) -> list[str]:

@@ -675,6 +675,38 @@ def bbc_qa(root: str | Path, seed: int = 0, test_size: float = 0.2, limit: int |
                                           "limit": limit}, write)
 
 
+def _medmnist(name: str):
+    def build(root: str | Path) -> Path:
+        from graft import downloads
+
+        release, classes = downloads.MEDMNIST[name]
+
+        def write(tmp: Path) -> None:
+            counts = downloads.medmnist_folders(downloads.fetch(release), tmp, classes)
+            (tmp / "README.txt").write_text(downloads.readme(
+                f"{name}: MedMNIST's 28x28 {release.name.removesuffix('.npz')} as class folders", release, counts,
+                "MedMNIST's own train / val / test split, as published."), encoding="utf-8")
+
+        return _build(Path(root) / name, {"dataset": name, "digest": release.digest}, write)
+
+    build.__doc__ = f"MedMNIST's {name} as ``root/{name}/{{train,val,test}}/<class>/`` (downloaded once)."
+    return build
+
+
+def plant_village(root: str | Path, seed: int = 0, test_size: float = 0.2) -> Path:
+    """PlantVillage leaf images (39 classes, no augmentation) as ``root/plant-village/{train,test}/<class>/``."""
+    from graft import downloads
+
+    def write(tmp: Path) -> None:
+        counts = downloads.plant_village_folders(downloads.fetch(downloads.PLANT_VILLAGE), tmp, seed, test_size)
+        (tmp / "README.txt").write_text(downloads.readme(
+            "plant-village: PlantVillage leaf-disease images as class folders", downloads.PLANT_VILLAGE, counts,
+            f"Split per class, seeded (seed={seed}), {test_size:.0%} to test."), encoding="utf-8")
+
+    return _build(Path(root) / "plant-village", {"dataset": "plant-village", "seed": seed, "test_size": test_size},
+                  write)
+
+
 DATASETS: dict[str, Callable[..., Path]] = {
     "elpv": elpv,
     "elpv-4level": functools.partial(elpv, variant="4level"),
@@ -687,6 +719,10 @@ DATASETS: dict[str, Callable[..., Path]] = {
     "tweets": tweets,
     "amazon-reviews": amazon_reviews,
     "sms-spam": sms_spam,
+    "pneumonia-mnist": _medmnist("pneumonia-mnist"),  # online: downloaded on first use (graft/downloads.py)
+    "retina-mnist": _medmnist("retina-mnist"),
+    "derma-mnist": _medmnist("derma-mnist"),
+    "plant-village": plant_village,
 }
 
 

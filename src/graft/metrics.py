@@ -63,7 +63,7 @@ def save_figure(fig, path: Path, dpi: int = 100) -> None:
             "(install one that does, e.g. Debian's fonts-noto-cjk)")
 
 
-def plot_curves(history: list[dict], path: Path, monitor: str = "val_accuracy") -> None:
+def plot_curves(history: list[dict], path: Path, monitor: str = "val_accuracy", val_n: int | None = None) -> None:
     """Loss (train and validation) and the monitored validation metric, by epoch across all phases."""
     fig = _figure(figsize=(10, 4))
     ax_loss, ax_metric = fig.subplots(1, 2)
@@ -82,8 +82,8 @@ def plot_curves(history: list[dict], path: Path, monitor: str = "val_accuracy") 
     for ax in (ax_loss, ax_metric):
         ax.set_xlabel("epoch (all phases)")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    ax_loss.set_title("loss")
-    ax_metric.set_title("validation")
+    ax_loss.set_title("loss (training and validation splits)")
+    ax_metric.set_title(f"validation split{f' (n={val_n})' if val_n else ''}: {monitor.removeprefix('val_')}")
     ax_loss.legend()
     save_figure(fig, path)
 

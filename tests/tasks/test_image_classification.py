@@ -201,3 +201,12 @@ def test_bf16_features_are_cached_apart_from_fp32(monkeypatch):
     bf16 = clf.cache_identity()
     assert "autocast" not in fp32 and bf16["autocast"] == "torch.bfloat16"
     assert FeatureCache(fp32).dir != FeatureCache(bf16).dir
+
+
+def test_a_fit_starts_with_a_summary_and_warns_about_a_tiny_validation_split(elpv_slice, capsys, monkeypatch):
+    monkeypatch.delenv("GRAFT_QUIET", raising=False)
+    ImageClassifier("mobilenet_v2", "feature-extraction", seed=0).fit(elpv_slice / "train")
+    err = capsys.readouterr().err
+    assert "model: mobilenet_v2 (" in err and "pretrained parameters + a new head of 2,562" in err
+    assert "data: 38 training / 10 validation examples, 2 classes" in err
+    assert "warning: a validation split of 10" in err

@@ -52,6 +52,9 @@ class _Items(Dataset):
         return self.task.encode_item(self.inputs[index], self.train), self.label_ids[index]
 
 
+MIN_VALIDATION, MIN_VALIDATION_PER_CLASS = 50, 10  # below them a fit warns that validation is too small to trust
+
+
 class Classifier(Task):
     """Base for ``ImageClassifier`` and ``TextClassifier``: see their docstrings for the options."""
 
@@ -139,6 +142,7 @@ class Classifier(Task):
         head = classification_head(backbone.feature_dim, len(self.classes), self.head_hidden, self.dropout)
         self.model = BackboneWithHead(backbone, head)
         train.report.update(self.inspect_inputs(train.inputs))
+        self._summarise(backbone, head, train, val_data)
         y_train, y_val = self._ids(train.labels), self._ids(val_data.labels)
         strategies.freeze(backbone)
         self.history = self._fit_head(train, val_data, y_train, y_val)
@@ -163,6 +167,25 @@ class Classifier(Task):
     def baseline(self, train: LabelledData, val: LabelledData, y_train: list[int], y_val: list[int]) -> dict | None:
         """A classical model on the same split, reported beside the fit (text: TF-IDF + a linear SVM)."""
         return None
+
+    def _summarise(self, backbone, head, train: LabelledData, val: LabelledData) -> None:
+        """What is about to train, on what: one block of lines at the start of a fit."""
+        from collections import Counter
+
+        total = sum(p.numel() for p in backbone.parameters())
+        new = sum(p.numel() for p in head.parameters())
+        log(f"model: {self.backbone_name} ({getattr(backbone, 'weights_source', None) or 'random init'}), "
+            f"{total:,} pretrained parameters + a new head of {new:,}; {self.strategy_used}: "
+            + {"feature-extraction": "the backbone stays frozen",
+               "fine-tune": f"then the last {self.option('unfreeze')} layer group(s) train",
+               "lora": "then low-rank adapters train"}.get(self.strategy_used, ""))
+        fewest = min(Counter(val.labels).values()) if val.labels else 0
+        log(f"data: {len(train.inputs)} training / {len(val.inputs)} validation examples, {len(self.classes)} "
+            f"classes (validation: at least {fewest} per class)")
+        if len(val.inputs) < MIN_VALIDATION or fewest < MIN_VALIDATION_PER_CLASS:
+            log(f"warning: a validation split of {len(val.inputs)} ({fewest} in its smallest class) moves in steps "
+                f"of {1 / max(len(val.inputs), 1):.1%}: too small to choose epochs or compare models reliably; "
+                "pass --val with more examples if you have them")
 
     def _train_val(self, data, val) -> tuple[LabelledData, LabelledData, dict]:
         train = data if isinstance(data, LabelledData) else self.read_labelled(data)
@@ -378,7 +401,7 @@ class Classifier(Task):
         bundle.write_json(directory / "metrics.json", self.run_report)
         if self.history:
             bundle.write_history(directory / "history.csv", self.history)
-            metrics.plot_curves(self.history, directory / "curves.png")
+            metrics.plot_curves(self.history, directory / "curves.png", val_n=self.run_report.get("val_size"))
         if "val_metrics" in self.run_report:
             metrics.plot_confusion(self.run_report["val_metrics"], directory / "confusion.png")
 

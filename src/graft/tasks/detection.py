@@ -494,7 +494,8 @@ class ObjectDetector(Task):
         bundle.write_json(directory / "metrics.json", self.run_report)
         if self.history:
             bundle.write_history(directory / "history.csv", self.history)
-            metrics.plot_curves(self.history, directory / "curves.png", monitor="val_map_50")
+            metrics.plot_curves(self.history, directory / "curves.png", monitor="val_map_50",
+                                val_n=self.run_report.get("val_images"))
         if self.val_sheet:
             from graft.detection.drawing import plot_sheet
 

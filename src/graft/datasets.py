@@ -326,11 +326,9 @@ Kernel Document Clustering. Proc. ICML 2006.
 
 
 def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    from graft.data.common import read_utf8_or_latin1
+
+    return read_utf8_or_latin1(path)
 
 
 def _bbc_pairs() -> list[tuple[str, str]]:

@@ -182,3 +182,12 @@ def walk_files(root: Path, extensions: Iterable[str], problems: list[str]) -> li
             if not f.startswith(".") and os.path.splitext(f)[1].lower() in extensions
         ]
     return found
+
+
+def read_utf8_or_latin1(path: Path) -> str:
+    """A text file as UTF-8, or Latin-1 where it is not UTF-8 (older corpora such as the BBC articles)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graft.data.common import read_utf8_or_latin1
 from graft.errors import DataError
 
 REQUIRED = ("question", "context")
@@ -193,15 +194,8 @@ def read_documents(source: str | Path) -> list[tuple[str, str]]:
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
             raise DataError(f"{path}: no .txt documents in this folder")
-        return [(str(p), _read(p)) for p in files]
+        return [(str(p), read_utf8_or_latin1(p)) for p in files]
     if is_file:
-        return [(str(path), _read(path))]
+        return [(str(path), read_utf8_or_latin1(path))]
     return [("context", str(source))]
 
-
-def _read(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")

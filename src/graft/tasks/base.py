@@ -196,3 +196,11 @@ class Task:
         self.save_extras(directory)
         self.save_reports(directory)
         return directory
+
+
+def precision_option(args: argparse.Namespace) -> str:
+    """``--fp32`` forces fp32; the shared ``--mixed-precision`` default ("no") means "auto" for tasks that train
+    transformers in bf16 where the hardware computes it natively."""
+    if getattr(args, "fp32", False):
+        return "no"
+    return "auto" if args.mixed_precision == "no" else args.mixed_precision

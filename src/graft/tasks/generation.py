@@ -24,7 +24,7 @@ from graft.generation.formatting import (IGNORE, chat_example, collate, pack_exa
 from graft.generation.models import check_family, load_causal_lm, stop_ids
 from graft.generation.speculative import greedy_with_draft
 from graft.progress import log
-from graft.tasks.base import Task
+from graft.tasks.base import Task, precision_option
 
 SAMPLE_PROMPTS = 3
 
@@ -396,7 +396,7 @@ class TextGenerator(Task):
         return dict(weights=args.weights or "pretrained", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                     unfreeze=args.unfreeze, lora_r=args.lora_r, max_length=args.max_length,
                     val_fraction=args.val_fraction, limit=args.limit, seed=args.seed, patience=args.patience,
-                    grad_accum=args.grad_accum, mixed_precision=_precision_option(args), pack=args.pack)
+                    grad_accum=args.grad_accum, mixed_precision=precision_option(args), pack=args.pack)
 
     @classmethod
     def prediction_options(cls, args) -> dict:
@@ -451,13 +451,6 @@ class TextGenerator(Task):
     def format_predictions(results: list[dict]) -> str:
         return "\n\n".join(r["completion"] if len(results) == 1 else f"> {r['prompt']}\n{r['completion']}"
                            for r in results)
-
-
-def _precision_option(args) -> str:
-    """`--fp32` forces fp32; the shared `--mixed-precision` default ("no") means "auto" here."""
-    if args.fp32:
-        return "no"
-    return "auto" if args.mixed_precision == "no" else args.mixed_precision
 
 
 class ChatModel(TextGenerator):

@@ -26,7 +26,7 @@ from graft.qa.cloze import cloze_questions
 from graft.qa.data import QAData, QAExample, read_documents, read_qa
 from graft.qa.metrics import squad_scores
 from graft.qa.spans import Windows, best_spans, make_windows, no_answer_threshold
-from graft.tasks.base import Task
+from graft.tasks.base import Task, precision_option
 
 FROZEN_WARNING = ("a frozen encoder answers questions poorly (published: F1 16 frozen vs 88.5 fine-tuned for "
                   "BERT-base on SQuAD): use fine-tune or lora unless this is a baseline")
@@ -438,8 +438,7 @@ class QuestionAnswerer(Task):
                     max_length=args.max_length, stride=args.stride, cloze=args.cloze, val_fraction=args.val_fraction,
                     limit=args.limit, seed=args.seed, patience=args.patience, grad_accum=args.grad_accum,
                     on_bad_file=args.on_bad_file,
-                    mixed_precision="no" if args.fp32 else ("auto" if args.mixed_precision == "no"
-                                                            else args.mixed_precision))
+                    mixed_precision=precision_option(args))
 
     @classmethod
     def prediction_options(cls, args) -> dict:

@@ -62,7 +62,11 @@ class Task:
         raise NotImplementedError
 
     def save_reports(self, directory: Path) -> None:
-        """Plots and reports beside the weights (each task draws its own)."""
+        """Reports beside the weights: ``metrics.json`` (the run report) and ``history.csv`` (a row per epoch);
+        tasks that draw plots add them."""
+        bundle.write_json(directory / "metrics.json", getattr(self, "run_report", None) or {})
+        if getattr(self, "history", None):
+            bundle.write_history(directory / "history.csv", self.history)
 
     def save_extras(self, directory: Path) -> None:
         """Files besides the weights that the model needs (tokenizer, ...)."""

@@ -467,11 +467,6 @@ class FaceRecognizer(Task):
         self.save_reports(directory)
         return directory
 
-    def save_reports(self, directory: Path) -> None:
-        bundle.write_json(directory / "metrics.json", self.run_report)
-        if self.history:
-            bundle.write_history(directory / "history.csv", self.history)
-
     @classmethod
     def from_bundle(cls, directory: Path, config: dict) -> FaceRecognizer:
         from graft.faces.embedders import build_embedder

@@ -382,11 +382,6 @@ class QuestionAnswerer(Task):
     def save_extras(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(directory / "tokenizer")
 
-    def save_reports(self, directory: Path) -> None:
-        bundle.write_json(directory / "metrics.json", self.run_report)
-        if self.history:
-            bundle.write_history(directory / "history.csv", self.history)
-
     @classmethod
     def from_bundle(cls, directory: Path, config: dict) -> QuestionAnswerer:
         from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer

@@ -97,3 +97,22 @@ def test_tiny_random_architectures_train_and_answer(model_type, bbc_qa, tmp_path
         saved = graft.load(qa.save(tmp_path / f"{model_type}-{strategy}"))
         question = [("What is it?", "It is a small test of the span head.")]
         assert saved.predict(question) == qa.predict(question)
+
+
+def test_a_qa_checkpoint_is_evaluated_as_it_is(bbc_qa, tmp_path):
+    """A folder holding a QA checkpoint (its head trained elsewhere) is scored zero-shot, no fitting."""
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
+
+    from graft.backbones import get_cfg
+    from graft.backbones.weights import resolve
+
+    folder = tmp_path / "squad-checkpoint"
+    config = AutoConfig.for_model("bert", vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                                  num_attention_heads=2, intermediate_size=64,
+                                  architectures=["BertForQuestionAnswering"])
+    AutoModelForQuestionAnswering.from_config(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(str(resolve(get_cfg("minilm-l6")).location)).save_pretrained(folder)
+    report = json.loads(_cli("evaluate", folder, bbc_qa / "test.json", "--json").stdout)
+    assert report["n"] == 60 and 0 <= report["f1"] <= 100
+    answers = json.loads(_cli("predict", folder, "--question", "Who?", "--context", "Ann met Bob.", "--json").stdout)
+    assert answers[0]["answers"] and answers[0]["answers"][0]["answer"] in "Ann met Bob."

@@ -40,7 +40,7 @@ def load_model(name: str):
     """A saved model directory, an exported file, or a zoo model a task can use as it is (a COCO detector)."""
     import graft
 
-    if not Path(name).exists():
+    if not Path(name).exists() or _foreign_model_folder(Path(name)):
         from graft.backbones import get_cfg
 
         try:
@@ -52,6 +52,19 @@ def load_model(name: str):
             if model is not None:
                 return model
     return graft.load(name)
+
+
+def _foreign_model_folder(path: Path) -> bool:
+    """A Hugging Face model folder that is no graft bundle (a QA checkpoint to score as it is, say)."""
+    import json
+
+    config = path / "config.json" if path.is_dir() else None
+    if config is None or not config.is_file():
+        return False
+    try:
+        return "format_version" not in json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
 
 
 def infer_task(data: str, backbone: str | None = None) -> str:

@@ -68,3 +68,10 @@ def test_slow_tokenizers_are_refused():
 
     with pytest.raises(GraftError, match="fast"):
         make_windows(Slow(), [_example()])
+
+
+def test_a_very_long_question_is_cut_and_the_context_still_windowed(tokenizer):
+    long_question = "Which of the many committees that met " * 40 + "decided the cost?"
+    example = QAExample("q", long_question, CONTEXT, [])
+    windows = make_windows(tokenizer, [example], max_length=128, stride=32)
+    assert len(windows) >= 2 and all(any(o is not None for o in offsets) for offsets in windows.offsets)

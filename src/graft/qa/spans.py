@@ -17,6 +17,16 @@ from graft.errors import GraftError
 from graft.qa.data import QAExample
 
 
+MAX_QUESTION_TOKENS = 64  # longer questions are cut (as transformers' pipeline does), so the context always fits
+
+
+def _clip(tokenizer, question: str, limit: int) -> str:
+    encoded = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(encoded["input_ids"]) <= limit:
+        return question
+    return question[:encoded["offset_mapping"][limit - 1][1]]
+
+
 @dataclass
 class Windows:
     """Token windows of a list of examples: model inputs plus what maps them back."""
@@ -42,7 +52,7 @@ def make_windows(tokenizer, examples: list[QAExample], max_length: int = 384, st
         raise GraftError("question answering needs a fast (Rust) tokenizer for character offsets")
     pad_right = tokenizer.padding_side == "right"
     question_first = pad_right  # the question goes on the padding side's opposite, as transformers does
-    questions = [e.question.lstrip() for e in examples]
+    questions = [_clip(tokenizer, e.question.lstrip(), MAX_QUESTION_TOKENS) for e in examples]
     contexts = [e.context for e in examples]
     enc = tokenizer(questions if question_first else contexts, contexts if question_first else questions,
                     truncation="only_second" if question_first else "only_first", max_length=max_length,

@@ -255,7 +255,7 @@ def _probe_markdown(section: dict | None) -> list[str]:
     lines = ["", "## Feature extraction's head vs a tuned logistic-regression probe", "",
              "Same frozen features, same training rows (graft's training split); test split of each set. Target: "
              "graft's default within 0.5 point of scikit-learn's `LogisticRegressionCV` (5-fold, same C grid).", "",
-             "| dataset | backbone | graft default (probe head) | graft SGD head | sklearn probe (CV) | gap |",
+             "| dataset | backbone | graft default (SGD head) | graft `probe=True` | sklearn probe (CV) | gap |",
              "|---|---|---|---|---|---|"]
     for c in section.get("comparisons", []):
         if "error" in c:
@@ -264,7 +264,7 @@ def _probe_markdown(section: dict | None) -> list[str]:
         r = c["rows"]
         cell = lambda k: f"{100 * r[k]['test_accuracy']:.2f} % (bal. {100 * r[k]['test_balanced_accuracy']:.2f})"  # noqa: E731
         lines.append(f"| {c['dataset']} ({c['train_rows']} train / {c['test_rows']} test) | {c['backbone']} | "
-                     f"{cell('graft_default')} | {cell('graft_sgd_head')} | {cell('sklearn_probe_cv')} | "
+                     f"{cell('graft_default')} | {cell('graft_probe_head')} | {cell('sklearn_probe_cv')} | "
                      f"{c['graft_minus_probe_points']:+.2f} pts |")
     return lines
 

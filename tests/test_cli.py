@@ -24,7 +24,8 @@ def graft(*args, check=True, **env):
 def test_models_available_lists_packaged_weights():
     rows = json.loads(graft("models", "--available", "--json").stdout)
     assert {r["name"] for r in rows} == {"mobilenet_v2", "efficientnet_lite0", "minilm-l6", "ssd_mobilenet_v2_coco",
-                                         "face_api_resnet34", "dlib_resnet_v1", "smollm2-135m-instruct", "gemma-3-270m"}
+                                         "face_api_resnet34", "dlib_resnet_v1", "smollm2-135m-instruct", "gemma-3-270m",
+                                         "multilingual-e5-small"}
     everything = json.loads(graft("models", "--json").stdout)
     assert len(everything) >= 19 and {"name", "family", "params_m", "input", "tasks", "licence"} <= set(everything[0])
     assert all(r["licence"] for r in everything)  # every entry shows its licence

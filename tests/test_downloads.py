@@ -41,6 +41,7 @@ def _release(url: str, data: bytes, name: str = "x.bin") -> downloads.Release:
 def test_download_is_checked_and_cached(server, monkeypatch, graft_home):
     root, base = server
     monkeypatch.delenv("GRAFT_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     (root / "x.bin").write_bytes(b"real data")
     release = _release(f"{base}/x.bin", b"real data")
     path = downloads.fetch(release)
@@ -52,6 +53,7 @@ def test_download_is_checked_and_cached(server, monkeypatch, graft_home):
 def test_a_wrong_checksum_is_refused_and_nothing_kept(server, monkeypatch, graft_home):
     root, base = server
     monkeypatch.delenv("GRAFT_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     (root / "x.bin").write_bytes(b"an error page")
     with pytest.raises(DataError, match="checksum is not the published sha256:"):
         downloads.fetch(_release(f"{base}/x.bin", b"real data"))

@@ -79,11 +79,14 @@ def test_loader_workers_none_on_cpu_several_beside_a_gpu(monkeypatch):
     monkeypatch.setattr(training, "device", lambda: torch.device("cpu"))
     assert training.loader_workers() == 0  # workers would take the model's cores
     monkeypatch.setattr(training, "device", lambda: torch.device("cuda", 0))
-    monkeypatch.setattr(training.os, "cpu_count", lambda: 16)
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)  # 16 usable CPUs
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
     assert training.loader_workers() == 8
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two GPU processes on this machine share its cores
     assert training.loader_workers() == 7
-    monkeypatch.setattr(training.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert training.loader_workers() == 0
 
 

@@ -403,7 +403,8 @@ class QuestionAnswerer(Task):
     @classmethod
     def from_zoo(cls, name: str) -> QuestionAnswerer | None:
         """A checkpoint fine-tuned on QA already (online: e.g. ``distilbert-base-cased-distilled-squad``), as it is."""
-        if "/" not in name and not Path(name).is_dir():
+        hub_id = name.count("/") == 1 and not name.startswith(("/", ".", "~")) and not Path(name).exists()
+        if not hub_id and not Path(name).is_dir():
             return None
         self = cls(name, "fine-tune")
         self.load_base()

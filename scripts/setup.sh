@@ -15,7 +15,7 @@ fi
 echo "graft: setting up $venv (first run takes a few minutes)" >&2
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install -c constraints.txt -e ".[dev,detection,faces,deploy]"
+"${pip[@]}" install -c constraints.txt -e ".[dev,detection,faces,translation,deploy]"
 for assets in assets/*.txt; do  # every application's packaged weights and data
     "${pip[@]}" install --no-deps -r "$assets"
 done
@@ -41,6 +41,11 @@ if [[ ! -f "$share/face-recognition-test-images/obama.jpg" ]]; then
     mkdir -p "$share/face-recognition-test-images"
     tar xzf "$tmp/face_recognition-1.3.0.tar.gz" -C "$share/face-recognition-test-images" --strip-components=3 \
         face_recognition-1.3.0/tests/test_images
+fi
+# Firefox's human translations (Fluent files, MPL-2.0) from Debian's packages, for `graft datasets ui-translations`
+if [[ ! -d "$share/firefox-l10n/en-US" ]]; then
+    "$venv/bin/python" -m graft.translation.firefox "$share/firefox-l10n" ||
+        echo "graft: Firefox's translations were not fetched; ui-translations uses the system catalogs only" >&2
 fi
 # Headless Chromium for the web page's browser test (Debian's packages; skipped with a note elsewhere)
 if ! command -v chromedriver >/dev/null 2>&1; then

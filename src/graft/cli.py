@@ -167,6 +167,10 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     d = sub.add_parser("datasets", help="write a built-in real dataset to disk")
     d.add_argument("name", choices=list(DATASETS), help="which dataset")
     d.add_argument("--root", default="data", help="parent directory (default: data)")
+    d.add_argument("--tgt", help="ui-translations: the target language, zh, ar or ur (default zh)")
+    d.add_argument("--min-words", type=at_least_one, help="ui-translations: shortest English source kept "
+                   "(default 4)")
+    d.add_argument("--max-words", type=at_least_one, help="ui-translations: longest English source kept (default 40)")
     demo = sub.add_parser("demo", help="elpv solar-cell defects: feature extraction, then fine-tuning")
     demo.add_argument("--root", default="data")
     demo.add_argument("--out", default="runs/demo")

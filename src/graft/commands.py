@@ -161,7 +161,7 @@ def serve(args) -> int:
 def datasets(args) -> int:
     from graft.datasets import prepare
 
-    print(prepare(args.name, args.root))
+    print(prepare(args.name, args.root, tgt=args.tgt, min_words=args.min_words, max_words=args.max_words))
     return 0
 
 

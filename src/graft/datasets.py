@@ -23,7 +23,7 @@ from typing import Callable
 
 from graft.errors import DataError
 
-__all__ = ["DATASETS", "amazon_reviews", "bbc_news", "bbc_qa", "sms_spam", "tweets", "chitchat", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
+__all__ = ["DATASETS", "amazon_reviews", "bbc_news", "bbc_qa", "sms_spam", "tweets", "chitchat", "ui_translations", "elpv", "faces", "prepare", "rotten_tomatoes", "trees"]
 
 _MANIFEST = ".graft-dataset.json"
 _FORMAT = 1
@@ -705,6 +705,63 @@ def plant_village(root: str | Path, seed: int = 0, test_size: float = 0.2) -> Pa
                   write)
 
 
+
+_UI_README = ("UI translations: English -> {name}, human translations of software interfaces", """
+Sources (all human translations made for real software):
+- gettext catalogs installed under the system locale folders ({gettext_files} catalogs: GTK, GLib, apt,
+  xkeyboard-config, the ISO code lists, ...), each under its package's licence (mostly GPL / LGPL; see
+  /usr/share/doc/<package>/copyright);
+- Firefox ESR's Fluent files ({firefox_files} files; en-US originals from Debian's firefox-esr, translations from
+  firefox-esr-l10n-{ff_locale}; MPL-2.0), paired by file and message id; fetched by scripts/setup.sh.
+Cleaning: keyboard accelerators removed (_Open, &Save, 打开(_O)); whitespace collapsed; pairs with an empty side,
+identical sides, placeholders that differ (%s, {{name}}) or a side without its language's script dropped;
+exact duplicates kept once. Kept: sources of {min_words}-{max_words} words.
+Split: by source string (every translation of one English string is on one side), a seeded hash of the string
+(seed={seed}): {test_fraction:.0%} of the strings to test, at most {max_test}.
+Counts: train {train} pairs, test {test} pairs (from {total} cleaned pairs before the length filter).
+""")
+
+
+def ui_translations(root: str | Path, tgt: str = "zh", seed: int = 0, min_words: int = 4, max_words: int = 40,
+                    test_fraction: float = 0.1, max_test: int = 500) -> Path:
+    """English -> ``tgt`` (zh, ar, ur) interface translations as ``root/ui-translations-<tgt>/{train,test}.tsv``."""
+    import hashlib
+
+    from graft.translation import catalogs, languages
+
+    tgt = languages.code(tgt)
+    if tgt not in catalogs.GETTEXT_LOCALES:
+        raise DataError(f"ui-translations has {', '.join(catalogs.GETTEXT_LOCALES)} as --tgt, not {tgt!r}")
+
+    def write(tmp: Path) -> None:
+        pairs, info = catalogs.ui_pairs(tgt)
+        keep = [i for i, s in enumerate(pairs.sources) if min_words <= len(s.split()) <= max_words]
+        if not keep:
+            raise DataError(f"no English -> {tgt} pairs of {min_words}-{max_words} words on this machine: "
+                            f"run scripts/setup.sh (it fetches Firefox's translations) or lower --min-words")
+        rank = {s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest() for s in {pairs.sources[i] for i in keep}}
+        order = sorted(rank, key=rank.get)
+        test_strings = set(order[:min(max_test, round(test_fraction * len(order)))])
+        parts = {"train": [i for i in keep if pairs.sources[i] not in test_strings],
+                 "test": [i for i in keep if pairs.sources[i] in test_strings]}
+        for part, idx in parts.items():
+            with open(tmp / f"{part}.tsv", "w", newline="", encoding="utf-8") as f:
+                out = csv.writer(f, delimiter="\t", lineterminator="\n")
+                out.writerow(["en", tgt])
+                out.writerows((pairs.sources[i], pairs.targets[i]) for i in idx)
+        title, body = _UI_README
+        text = body.format(gettext_files=len(info["files"]["gettext"]), firefox_files=len(info["files"]["firefox"]),
+                           ff_locale=catalogs.FIREFOX_LOCALES[tgt].lower(), min_words=min_words,
+                           max_words=max_words, seed=seed, test_fraction=test_fraction, max_test=max_test,
+                           train=len(parts["train"]), test=len(parts["test"]), total=len(pairs))
+        (tmp / "README.txt").write_text(f"{title.format(name=languages.name(tgt))}\n\n{text.strip()}\n\n"
+                                        "Written by graft.datasets.\n", encoding="utf-8")
+
+    params = {"dataset": "ui-translations", "tgt": tgt, "seed": seed, "min_words": min_words,
+              "max_words": max_words, "test_fraction": test_fraction, "max_test": max_test}
+    return _build(Path(root) / f"ui-translations-{tgt}", params, write)
+
+
 DATASETS: dict[str, Callable[..., Path]] = {
     "elpv": elpv,
     "elpv-4level": functools.partial(elpv, variant="4level"),
@@ -721,11 +778,22 @@ DATASETS: dict[str, Callable[..., Path]] = {
     "retina-mnist": _medmnist("retina-mnist"),
     "derma-mnist": _medmnist("derma-mnist"),
     "plant-village": plant_village,
+    "ui-translations": ui_translations,  # --tgt zh|ar|ur
 }
 
 
-def prepare(name: str, root: str | Path) -> Path:
-    """Write the built-in dataset `name` under `root` (if not already there) and return its directory."""
+def prepare(name: str, root: str | Path, **options) -> Path:
+    """Write the built-in dataset `name` under `root` (if not already there) and return its directory.
+
+    ``options`` (those not None) go to the dataset's builder: ``tgt`` for ui-translations, say."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}: known datasets are {', '.join(DATASETS)}")
-    return DATASETS[name](root)
+    options = {k: v for k, v in options.items() if v is not None}
+    if options:
+        import inspect
+
+        accepted = inspect.signature(DATASETS[name]).parameters
+        unknown = [k for k in options if k not in accepted]
+        if unknown:
+            raise DataError(f"dataset {name!r} takes no --{unknown[0].replace('_', '-')} option")
+    return DATASETS[name](root, **options)

@@ -1,0 +1,1 @@
+"""Translation: parallel-text readers, the built-in UI-translation memories, language codes, and BLEU / chrF."""

@@ -7,10 +7,10 @@ from pathlib import Path  # noqa: E402
 
 __all__ = ["ChatModel", "FaceRecognizer", "ImageClassifier", "ObjectDetector", "QuestionAnswerer", "TextClassifier",
            "TextGenerator",
-           "load", "list_models", "__version__"]
+           "Translator", "load", "list_models", "__version__"]
 _TASK_CLASSES = {"ImageClassifier": "image-classification", "TextClassifier": "text-classification",
                  "ObjectDetector": "detection", "FaceRecognizer": "faces", "TextGenerator": "generation",
-                 "ChatModel": "chat", "QuestionAnswerer": "qa"}
+                 "ChatModel": "chat", "QuestionAnswerer": "qa", "Translator": "translation"}
 
 
 def load(directory: str | Path):

@@ -132,6 +132,7 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     pr.add_argument("--question", action="append", help="qa: a question (repeatable)")
     pr.add_argument("--context", help="qa: the text to answer from, a .txt file, or a folder of .txt documents")
     pr.add_argument("--max-new-tokens", type=int, default=128, help="generation, chat: tokens to generate")
+    pr.add_argument("--beams", type=at_least_one, help="translation: beam-search width (default: the saved one, 1)")
     pr.add_argument("--temperature", type=float, default=0.0, help="generation, chat: 0 = greedy (default)")
     pr.add_argument("--top-p", type=float, default=1.0, help="generation, chat: nucleus sampling mass")
     pr.add_argument("--seed", type=int, help="generation, chat: seed for sampling")

@@ -78,11 +78,12 @@ def _copy_with(model: nn.Module, dtype: torch.dtype, make) -> nn.Module:
     return copied
 
 
-def packed_model(model: nn.Module) -> nn.Module | None:
-    """An fp32 copy for decoding with oneDNN-packed weights; None where oneDNN is missing."""
+def packed_model(model: nn.Module, rows: int = DRAFT_TOKENS + 1) -> nn.Module | None:
+    """An fp32 copy for decoding with oneDNN-packed weights, laid out for ``rows`` input rows at a time (the
+    tokens scored per step: draft length + 1, or the batch size); None where oneDNN is missing."""
     if not hasattr(torch.ops.mkldnn, "_reorder_linear_weight") or not torch.backends.mkldnn.is_available():
         return None
-    return _copy_with(model, torch.float32, PackedLinear)
+    return _copy_with(model, torch.float32, lambda linear: PackedLinear(linear, rows))
 
 
 def int8_draft(model: nn.Module) -> nn.Module | None:

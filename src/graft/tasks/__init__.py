@@ -17,10 +17,11 @@ TASKS = {
     "generation": "graft.tasks.generation:TextGenerator",
     "chat": "graft.tasks.generation:ChatModel",
     "qa": "graft.tasks.question_answering:QuestionAnswerer",
+    "translation": "graft.tasks.translation:Translator",
 }
 ALIASES = {"image": "image-classification", "text": "text-classification", "object-detection": "detection",
            "face-recognition": "faces", "text-generation": "generation",
-           "question-answering": "qa"}
+           "question-answering": "qa", "translate": "translation"}
 
 
 def task_names() -> list[str]:

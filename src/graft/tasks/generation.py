@@ -359,11 +359,16 @@ class TextGenerator(Task):
 
     @classmethod
     def from_bundle(cls, directory: Path, config: dict) -> TextGenerator:
-        from transformers import AutoTokenizer
-
         spec, strategy = config["base_model"], config["strategy"]
         self = cls(spec["name"], strategy["requested"], lora_r=strategy.get("lora_r") or 8,
                    unfreeze=strategy.get("unfreeze"), max_length=config.get("max_length", 256))
+        return self._restore(directory, config)
+
+    def _restore(self, directory: Path, config: dict):
+        """Base model, saved tokenizer, strategy and trained tensors of a bundle, into this new instance."""
+        from transformers import AutoTokenizer
+
+        spec, strategy = config["base_model"], config["strategy"]
         self.strategy_used, self.strategy_reason = strategy["used"], strategy["reason"]
         self.load_base()
         if spec.get("weights_sha256") and self.resolved and self.resolved.sha256 != spec["weights_sha256"]:
@@ -396,7 +401,8 @@ class TextGenerator(Task):
         return dict(weights=args.weights or "pretrained", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                     unfreeze=args.unfreeze, lora_r=args.lora_r, max_length=args.max_length,
                     val_fraction=args.val_fraction, limit=args.limit, seed=args.seed, patience=args.patience,
-                    grad_accum=args.grad_accum, mixed_precision=precision_option(args), pack=args.pack)
+                    grad_accum=args.grad_accum, mixed_precision=precision_option(args),
+                    pack=getattr(args, "pack", False))
 
     @classmethod
     def prediction_options(cls, args) -> dict:

@@ -1,0 +1,282 @@
+"""Translation by transfer: a pretrained multilingual language model fine-tuned on your sentence pairs.
+
+``graft fit pairs.tsv --task translation --src en --tgt ur``. The model reads ``English: <source>`` then
+``Urdu:`` and learns to continue with the translation and its end token; the loss is on the translation's tokens
+only. The default model is the multilingual gemma-3-270m (packaged; offline), any causal LM in the zoo or on the
+hub works the same way. ``lora`` (default) trains low-rank adapters on every linear layer of the transformer;
+``fine-tune`` the last ``--unfreeze N`` blocks.
+
+Quality is BLEU and chrF (sacrebleu, with signatures) on held-out pairs, for the model and for its base model
+with the same prompt, next to a copy-the-source baseline, so the gain from transfer is in every report.
+Prediction is batched, sorted by length, greedy or ``--beams N``, with the output length bounded by the source's.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from graft.errors import DataError, GraftError
+from graft.generation.formatting import IGNORE
+from graft.generation.models import stop_ids
+from graft.progress import log
+from graft.tasks.generation import TextGenerator
+from graft.translation import languages
+from graft.translation.data import Pairs, read_pairs
+from graft.translation.metrics import scores
+
+SCORED_SENTENCES = 200  # validation pairs translated after a fit (generation is the slow part of a report)
+SAMPLES = 3
+DECODE_BATCH = 16
+
+
+def prompt_text(source: str, src: str, tgt: str) -> str:
+    """What the model reads before writing the translation (one line each, so the base model can follow it)."""
+    return f"{languages.name(src)}: {' '.join(source.split())}\n{languages.name(tgt)}:"
+
+
+def new_token_budget(source_tokens: int) -> int:
+    """Most tokens a translation may take: three times the source's plus a margin (Urdu and Arabic can take
+    twice an English sentence's tokens), never a fixed 20 that cuts long sentences short."""
+    return min(3 * source_tokens + 16, 512)
+
+
+class Translator(TextGenerator):
+    """``Translator(src="en", tgt="zh").fit("pairs.tsv")``, then ``predict(["Open the file"])``."""
+
+    name = "translation"
+    default_backbone = "gemma-3-270m"
+    # LoRA on every linear layer: a new language direction needs more than the attention's query/value
+    lora_targets = "all-linear"
+    speculative = False  # translations are decoded in batches (drafting helps one sequence at a time)
+    # batch 16 of ~60-token examples: a LoRA step fits in ~3 GiB here
+    defaults = {"epochs": 2, "lr": 5e-4, "batch_size": 16, "unfreeze": 2}
+
+    def __init__(self, backbone: str | None = None, strategy: str = "auto", *, src: str = "en", tgt: str = "zh",
+                 beams: int = 1, max_length: int = 160, **options):
+        super().__init__(backbone, strategy, max_length=max_length, **options)
+        self.src, self.tgt = languages.code(src), languages.code(tgt)
+        if self.src == self.tgt:
+            raise GraftError(f"--src and --tgt are both {self.src!r}: name two languages")
+        self.beams = beams
+
+    # ---- data --------------------------------------------------------------------------------------------
+    def read(self, source) -> Pairs:
+        pairs = read_pairs(source, self.src, self.tgt)
+        log(pairs.summary())
+        if not len(pairs):
+            raise DataError(f"{source}: no usable {self.src}->{self.tgt} pairs (see the skipped counts above)")
+        return pairs
+
+    def _split(self, pairs: Pairs) -> tuple[Pairs, Pairs]:
+        """Validation by source string: every translation of one source lands on one side."""
+        strings = sorted(set(pairs.sources))
+        random.Random(self.seed).shuffle(strings)
+        n_val = max(1, round(self.val_fraction * len(strings)))
+        if len(strings) - n_val < 1:
+            raise DataError(f"{pairs.source}: {len(strings)} source string(s) is too few to split off "
+                            "validation: pass --val")
+        held = set(strings[:n_val])
+        train = [i for i in range(len(pairs)) if pairs.sources[i] not in held]
+        val = [i for i in range(len(pairs)) if pairs.sources[i] in held]
+        if self.limit:
+            random.Random(self.seed).shuffle(train)
+            train = sorted(train[:self.limit])
+        return pairs.subset(train), pairs.subset(val)
+
+    def example(self, source: str, target: str) -> tuple[list[int], list[int]] | None:
+        """(input ids, labels): the prompt (not a target) then the translation and the end token (targets)."""
+        prompt = self.tokenizer(prompt_text(source, self.src, self.tgt))["input_ids"]
+        answer = self.tokenizer(" " + target.strip(), add_special_tokens=False)["input_ids"]
+        answer = answer + [self.tokenizer.eos_token_id]
+        if len(prompt) + len(answer) > self.max_length:
+            return None
+        return prompt + answer, [IGNORE] * len(prompt) + answer
+
+    def examples(self, pairs: Pairs, scoring: bool = False) -> list[tuple[list[int], list[int]]]:
+        out = [self.example(s, t) for s, t in zip(pairs.sources, pairs.targets)]
+        kept = [e for e in out if e is not None]
+        if len(kept) < len(out):
+            log(f"{len(out) - len(kept)} pair(s) longer than --max-length {self.max_length} tokens left out")
+        return kept
+
+    def prepare_strategy(self) -> str:
+        if self.strategy_used != "lora":
+            return super().prepare_strategy()
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(task_type="CAUSAL_LM", r=self.lora_r, lora_alpha=2 * self.lora_r,
+                            lora_dropout=self.lora_dropout, target_modules=self.lora_targets)
+        self.model = get_peft_model(self.model, config)
+        return f"LoRA r={self.lora_r} on {sorted(self.model.peft_config['default'].target_modules)}"
+
+    def fit(self, data, val=None) -> Translator:
+        super().fit(data, val)
+        held = self._validation_pairs
+        start = time.perf_counter()
+        report = self.score(held)
+        self.run_report["validation"] = report
+        self.run_report["fit_seconds"] = round(self.run_report["fit_seconds"] + time.perf_counter() - start, 2)
+        log(f"validation ({report['fine_tuned']['sentences']} pairs): chrF {report['fine_tuned']['chrf']:.1f}, "
+            f"BLEU {report['fine_tuned']['bleu']:.1f} (base model chrF {report['base_model']['chrf']:.1f}, "
+            f"copying the source {report['copy_source']['chrf']:.1f})")
+        return self
+
+    def _samples(self, pairs: Pairs) -> list[dict]:
+        self._validation_pairs = pairs  # fit() scores it next; the samples come from its report
+        return []
+
+    # ---- using a model -------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def translate(self, sources: list[str], beams: int | None = None, batch_size: int = DECODE_BATCH,
+                  model=None) -> list[str]:
+        """Translations of ``sources``: batches of similar length (less padding), greedy or beam search, each
+        stopped at the end token or a new line, bounded by ``new_token_budget``."""
+        self.require_model()
+        model = model or self.decoders()[0]
+        model.eval()
+        prompts = [prompt_text(s, self.src, self.tgt) for s in sources]
+        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
+        order = sorted(range(len(prompts)), key=lengths.__getitem__)
+        out: list[str] = [""] * len(prompts)
+        stops = self.stop_tokens()
+        for first in range(0, len(order), batch_size):
+            rows = order[first:first + batch_size]
+            batch = self.tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True)
+            budget = new_token_budget(max(lengths[i] for i in rows))
+            generated = model.generate(**batch, max_new_tokens=budget, do_sample=False, num_beams=beams or self.beams,
+                                       pad_token_id=self.tokenizer.pad_token_id, eos_token_id=stops,
+                                       top_p=None, top_k=None, temperature=None)
+            texts = self.tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            for i, text in zip(rows, texts):
+                out[i] = text.strip().split("\n")[0].strip()
+        return out
+
+    def decoders(self):
+        """(model to decode with, None). On a CPU: a copy with the adapters merged and oneDNN-packed fp32 weights
+        laid out for a batch (same arithmetic; see graft/generation/speculative.py); elsewhere the model."""
+        if self._decoding is None:
+            from graft.generation.speculative import packed_model
+            from graft.runtime import configure
+            from graft import training
+
+            decoder = None
+            if training.device().type == "cpu" and configure().fast:
+                decoder = packed_model(self.model, rows=DECODE_BATCH)
+            self._decoding = (decoder or self.model, None)
+        return self._decoding
+
+    def stop_tokens(self) -> list[int]:
+        """The end token(s), and the new-line token: the prompt is line-based, so a base model ends there too."""
+        newline = self.tokenizer("\n", add_special_tokens=False)["input_ids"]
+        return stop_ids(self.tokenizer) + (newline[-1:] if len(newline) == 1 else [])
+
+    def predict(self, inputs, beams: int | None = None, **_ignored) -> list[dict]:
+        sources = [inputs] if isinstance(inputs, str) else list(inputs)
+        return [{"source": s, "translation": t} for s, t in zip(sources, self.translate(sources, beams))]
+
+    def score(self, pairs: Pairs, limit: int | None = SCORED_SENTENCES) -> dict:
+        """chrF / BLEU of this model, its base model (same prompt) and of copying the source, on ``pairs``."""
+        chosen = pairs if limit is None or len(pairs) <= limit else pairs.subset(
+            sorted(random.Random(self.seed).sample(range(len(pairs)), limit)))
+        tuned = self.translate(chosen.sources)
+        base = self._base_translations(chosen.sources)
+        report = {"fine_tuned": scores(tuned, chosen.targets, self.tgt),
+                  "base_model": scores(base, chosen.targets, self.tgt) if base is not None else None,
+                  "copy_source": scores(list(chosen.sources), chosen.targets, self.tgt),
+                  "samples": [{"source": s, "reference": r, "translation": t}
+                              for s, r, t in list(zip(chosen.sources, chosen.targets, tuned))[:SAMPLES]]}
+        return report
+
+    def _base_translations(self, sources: list[str]) -> list[str] | None:
+        if self.strategy_used == "pretrained":
+            return None
+        if self.strategy_used == "lora":
+            with self.model.disable_adapter():
+                return self.translate(sources, model=self.model)
+        from graft.generation.models import load_causal_lm
+
+        base, _, _ = load_causal_lm(self.backbone_name, self.weights)
+        return self.translate(sources, model=base)
+
+    def evaluate(self, data) -> dict:
+        """BLEU / chrF on every pair of ``data``: this model, its base model and the copy-the-source baseline."""
+        self.require_model()
+        pairs = self.read(data)
+        return {"pairs": len(pairs), "skipped": pairs.report()["skipped_by_reason"], "src": self.src,
+                "tgt": self.tgt, **self.score(pairs, limit=None)}
+
+    # ---- saving and loading -----------------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {**super().config(), "src": self.src, "tgt": self.tgt, "beams": self.beams}
+
+    @classmethod
+    def from_bundle(cls, directory: Path, config: dict) -> Translator:
+        spec, strategy = config["base_model"], config["strategy"]
+        self = cls(spec["name"], strategy["requested"], src=config["src"], tgt=config["tgt"],
+                   beams=config.get("beams", 1), lora_r=strategy.get("lora_r") or 8,
+                   unfreeze=strategy.get("unfreeze"), max_length=config.get("max_length", 160))
+        return self._restore(directory, config)
+
+    # ---- the command line --------------------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, group) -> None:
+        group.add_argument("--src", default="en", help="source language, an ISO 639-1 code (default en)")
+        group.add_argument("--tgt", help="target language, an ISO 639-1 code: zh, ar, ur, ... (required)")
+        group.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default 8)")
+        group.add_argument("--max-length", type=int, default=160, help="tokens of prompt + translation (default 160)")
+        group.add_argument("--limit", type=int, help="use only this many training pairs (seeded choice)")
+        group.add_argument("--fp32", action="store_true", help="train in fp32 even where the CPU/GPU computes bf16 "
+                           "natively (default: bf16 autocast there)")
+
+    @classmethod
+    def options_from_args(cls, args) -> dict:
+        if not args.tgt:
+            raise GraftError("--task translation needs --tgt (the target language: zh, ar, ur, ...)")
+        options = super().options_from_args(args)
+        options.pop("pack")
+        return {**options, "src": args.src, "tgt": args.tgt}
+
+    @classmethod
+    def prediction_options(cls, args) -> dict:
+        return {"beams": getattr(args, "beams", None)}
+
+    def prediction_inputs(self, args) -> list[str]:
+        texts = list(args.text or []) + list(getattr(args, "prompt", None) or [])
+        for name in args.inputs:
+            path = Path(name)
+            if not path.is_file():
+                raise GraftError(f"{name}: no such file (pass sentences with --text)")
+            texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not texts:
+            raise GraftError('nothing to translate: give --text "..." or a file with one sentence per line')
+        return texts
+
+    @classmethod
+    def from_zoo(cls, name: str) -> Translator | None:
+        return None  # a base model has no language pair: fit it, or evaluate its prompt through a bundle
+
+    def summary(self) -> str:
+        v = self.run_report["validation"]
+        return (f"({self.strategy_used}, {self.src}->{self.tgt}): validation chrF {v['fine_tuned']['chrf']:.1f} "
+                f"(base model {v['base_model']['chrf']:.1f}, copy {v['copy_source']['chrf']:.1f})")
+
+    @staticmethod
+    def format_report(report: dict) -> str:
+        lines = [f"{report['src']}->{report['tgt']} on {report['pairs']} pairs:"]
+        for key, label in (("fine_tuned", "this model"), ("base_model", "base model"), ("copy_source", "copy source")):
+            s = report.get(key)
+            if s:
+                lines.append(f"  {label:<12} chrF {s['chrf']:6.2f}  BLEU {s['bleu']:6.2f}"
+                             + (f"  (Urdu letters folded: chrF {s['chrf_normalised']:.2f})" if "chrf_normalised" in s
+                                else ""))
+        lines.append(f"  {report['fine_tuned']['chrf_signature']}; {report['fine_tuned']['bleu_signature']}")
+        lines += [f"> {s['source']}\n  {s['translation']}\n  (reference: {s['reference']})" for s in report["samples"]]
+        return "\n".join(lines)
+
+    @staticmethod
+    def format_predictions(results: list[dict]) -> str:
+        return "\n".join(r["translation"] for r in results)
+

@@ -168,7 +168,7 @@ def resolve(cfg: BackboneCfg, explicit: str | Path | None = None) -> ResolvedWei
     )
 
 
-TEXT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "merges.txt", "vocab.*"]
+TEXT_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.spm", "*.jinja", "merges.txt", "vocab.*"]
 
 
 def _from_hub_cache(cfg: BackboneCfg, hub: list) -> ResolvedWeights | None:

@@ -199,6 +199,15 @@ class TextGenerator(Task):
                 p.requires_grad_(True)
         return f"the last {len(chosen)} of {len(layers)} blocks"
 
+    def auto_strategy(self) -> tuple[str, str]:
+        return "lora", "adapters train <1 % of the weights: fits a CPU's memory and keeps what the model knew"
+
+    def objective(self) -> training.Objective:
+        return CausalLM()
+
+    def perplexity(self, loader, model=None) -> dict[str, float]:
+        return perplexity(model or self.model, loader)
+
     def precision(self) -> str:
         """``auto``: bf16 autocast where the hardware computes bf16 natively (measured 1.45x faster LoRA steps on
         an AVX512-BF16 CPU), fp32 elsewhere; the trained weights and the adapters stay fp32 either way."""
@@ -214,8 +223,7 @@ class TextGenerator(Task):
         self._decoding = None
         corpus = self.read(data)
         train, val_corpus = (corpus, self.read(val)) if val is not None else self._split(corpus)
-        self.choose_strategy(lambda: ("lora", "adapters train <1 % of the weights: fits a CPU's memory and keeps "
-                                               "what the model knew"))
+        self.choose_strategy(self.auto_strategy)
         self.load_base()
         train_examples, val_examples = self.examples(train), self.examples(val_corpus)
         if self.pack and self.chat:
@@ -223,7 +231,7 @@ class TextGenerator(Task):
         if not train_examples:
             raise DataError(f"{data}: no example keeps a target token within --max-length {self.max_length}")
         val_loader = self.loader(val_examples, False)
-        base = perplexity(self.model, val_loader)
+        base = self.perplexity(val_loader)
         what = self.prepare_strategy()
         params = [p for p in self.model.parameters() if p.requires_grad]
         log(f"{self.strategy_used}: training {what} ({sum(p.numel() for p in params):,} parameters); "
@@ -235,8 +243,8 @@ class TextGenerator(Task):
                                           max_grad_norm=1.0)
         self.history = training.fit(self.model, [{"params": params}], self.loader(train_examples, True), val_loader,
                                     settings, phase=self.strategy_used, seed=self.seed,
-                                    checkpoint_dir=self.checkpoint_dir, objective=CausalLM())
-        tuned = perplexity(self.model, val_loader)
+                                    checkpoint_dir=self.checkpoint_dir, objective=self.objective())
+        tuned = self.perplexity(val_loader)
         self.run_report = {"data_check": corpus.report(), "train_examples": len(train_examples),
                            "val_examples": len(val_examples), "base_model": base, "fine_tuned": tuned,
                            "perplexity_change": tuned["val_perplexity"] / base["val_perplexity"] - 1,

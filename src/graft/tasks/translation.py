@@ -1,10 +1,15 @@
-"""Translation by transfer: a pretrained multilingual language model fine-tuned on your sentence pairs.
+"""Translation by transfer: a pretrained multilingual language model, or a translation model, fine-tuned on your
+sentence pairs.
 
 ``graft fit pairs.tsv --task translation --src en --tgt ur``. The model reads ``English: <source>`` then
 ``Urdu:`` and learns to continue with the translation and its end token; the loss is on the translation's tokens
 only. The default model is the multilingual gemma-3-270m (packaged; offline), any causal LM in the zoo or on the
 hub works the same way. ``lora`` (default) trains low-rank adapters on every linear layer of the transformer;
 ``fine-tune`` the last ``--unfreeze N`` blocks.
+
+An encoder-decoder checkpoint (OPUS-MT, mBART-50, NLLB-200, M2M100, T5: a hub id or a local folder) is used as
+it is: the source goes to its encoder, the languages are set its family's way (graft/translation/seq2seq.py), and
+``auto`` fine-tunes all of it (it already translates; the fit adapts it to your domain).
 
 Quality is BLEU and chrF (sacrebleu, with signatures) on held-out pairs, for the model and for its base model
 with the same prompt, next to a copy-the-source baseline, so the gain from transfer is in every report.
@@ -26,10 +31,13 @@ from graft.tasks.generation import TextGenerator
 from graft.translation import languages
 from graft.translation.data import Pairs, read_pairs
 from graft.translation.metrics import scores
+from graft.translation.seq2seq import Seq2Seq, Seq2SeqLoss, is_encoder_decoder, licence
+from graft.translation.seq2seq import perplexity as seq2seq_perplexity
 
 SCORED_SENTENCES = 200  # validation pairs translated after a fit (generation is the slow part of a report)
 SAMPLES = 3
 DECODE_BATCH = 16
+FINE_TUNE_LR = 5e-5
 
 
 def prompt_text(source: str, src: str, tgt: str) -> str:
@@ -54,6 +62,13 @@ class Translator(TextGenerator):
     # batch 16 of ~60-token examples: a LoRA step fits in ~3 GiB here
     defaults = {"epochs": 2, "lr": 5e-4, "batch_size": 16, "unfreeze": 2}
 
+    def option(self, name: str):
+        """Defaults, with the learning rate by strategy: 5e-4 for adapters, 5e-5 when whole layers train (the
+        usual rate for fine-tuning a pretrained translation model; higher rates undo what it knew)."""
+        if name == "lr" and self.lr is None and getattr(self, "strategy_used", None) == "fine-tune":
+            return FINE_TUNE_LR
+        return super().option(name)
+
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, src: str = "en", tgt: str = "zh",
                  beams: int = 1, max_length: int = 160, **options):
         super().__init__(backbone, strategy, max_length=max_length, **options)
@@ -61,6 +76,8 @@ class Translator(TextGenerator):
         if self.src == self.tgt:
             raise GraftError(f"--src and --tgt are both {self.src!r}: name two languages")
         self.beams = beams
+        self.seq2seq: Seq2Seq | None = None  # set when the model is an encoder-decoder
+        self.licence = None
 
     # ---- data --------------------------------------------------------------------------------------------
     def read(self, source) -> Pairs:
@@ -87,7 +104,10 @@ class Translator(TextGenerator):
         return pairs.subset(train), pairs.subset(val)
 
     def example(self, source: str, target: str) -> tuple[list[int], list[int]] | None:
-        """(input ids, labels): the prompt (not a target) then the translation and the end token (targets)."""
+        """(input ids, labels): the prompt (not a target) then the translation and the end token (targets); for an
+        encoder-decoder, the source's ids and the target's."""
+        if self.seq2seq is not None:
+            return self.seq2seq.example(source, target, self.max_length)
         prompt = self.tokenizer(prompt_text(source, self.src, self.tgt))["input_ids"]
         answer = self.tokenizer(" " + target.strip(), add_special_tokens=False)["input_ids"]
         answer = answer + [self.tokenizer.eos_token_id]
@@ -102,12 +122,68 @@ class Translator(TextGenerator):
             log(f"{len(out) - len(kept)} pair(s) longer than --max-length {self.max_length} tokens left out")
         return kept
 
+    def loader(self, examples, train: bool):
+        if self.seq2seq is None:
+            return super().loader(examples, train)
+        from torch.utils.data import DataLoader
+
+        return DataLoader(examples, batch_size=self.option("batch_size"), shuffle=train, collate_fn=self.seq2seq.collate)
+
+    # ---- model --------------------------------------------------------------------------------------------
+    def seq2seq_folder(self) -> Path | None:
+        """The model folder when the backbone is an encoder-decoder (a local folder, or a hub id resolved offline
+        first), else None (a causal LM: the zoo's, or a hub one)."""
+        name = self.backbone_name
+        if Path(name).is_dir():
+            return Path(name) if is_encoder_decoder(Path(name)) else None
+        if "/" not in name:
+            return None
+        from graft.backbones import get_cfg, resolve
+
+        folder = resolve(get_cfg(name), None if self.weights == "pretrained" else self.weights).location
+        return folder if is_encoder_decoder(folder) else None
+
+    def load_base(self) -> None:
+        folder = self.seq2seq_folder()
+        if folder is None:
+            super().load_base()
+            self.licence = None
+            return
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        from graft.backbones.weights import ResolvedWeights, file_sha256
+
+        self.model = AutoModelForSeq2SeqLM.from_pretrained(folder, local_files_only=True).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.resolved = ResolvedWeights(folder, f"folder {folder}", file_sha256(folder))
+        self.seq2seq = Seq2Seq(self.model, self.tokenizer, self.src, self.tgt)
+        self.licence = licence(self.backbone_name)
+        log(f"{self.backbone_name}: a {self.seq2seq.kind} translation model (licence: {self.licence})")
+
+    def auto_strategy(self) -> tuple[str, str]:
+        if self.seq2seq_folder() is not None:
+            return "fine-tune", ("an encoder-decoder already translates: fine-tuning all of it adapts it to your "
+                                 "texts (pass --strategy lora for adapters only)")
+        return super().auto_strategy()
+
+    def objective(self):
+        return Seq2SeqLoss() if self.seq2seq is not None else super().objective()
+
+    def perplexity(self, loader, model=None) -> dict[str, float]:
+        if self.seq2seq is None:
+            return super().perplexity(loader, model)
+        return seq2seq_perplexity(model or self.model, loader)
+
     def prepare_strategy(self) -> str:
+        if self.seq2seq is not None and self.strategy_used == "fine-tune":
+            for p in self.model.parameters():
+                p.requires_grad_(True)
+            return "every layer"
         if self.strategy_used != "lora":
             return super().prepare_strategy()
         from peft import LoraConfig, get_peft_model
 
-        config = LoraConfig(task_type="CAUSAL_LM", r=self.lora_r, lora_alpha=2 * self.lora_r,
+        config = LoraConfig(task_type="SEQ_2_SEQ_LM" if self.seq2seq else "CAUSAL_LM", r=self.lora_r, lora_alpha=2 * self.lora_r,
                             lora_dropout=self.lora_dropout, target_modules=self.lora_targets)
         self.model = get_peft_model(self.model, config)
         return f"LoRA r={self.lora_r} on {sorted(self.model.peft_config['default'].target_modules)}"
@@ -137,6 +213,8 @@ class Translator(TextGenerator):
         self.require_model()
         model = model or self.decoders()[0]
         model.eval()
+        if self.seq2seq is not None:
+            return self._translate_seq2seq(model, sources, beams or self.beams, batch_size)
         prompts = [prompt_text(s, self.src, self.tgt) for s in sources]
         lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
         order = sorted(range(len(prompts)), key=lengths.__getitem__)
@@ -154,9 +232,24 @@ class Translator(TextGenerator):
                 out[i] = text.strip().split("\n")[0].strip()
         return out
 
+    def _translate_seq2seq(self, model, sources: list[str], beams: int, batch_size: int) -> list[str]:
+        lengths = [len(ids) for ids in self.tokenizer(sources)["input_ids"]]
+        order = sorted(range(len(sources)), key=lengths.__getitem__)
+        out: list[str] = [""] * len(sources)
+        for first in range(0, len(order), batch_size):
+            rows = order[first:first + batch_size]
+            batch = self.seq2seq.encode_sources([sources[i] for i in rows])
+            generated = model.generate(**batch, max_new_tokens=new_token_budget(batch["input_ids"].shape[1]),
+                                       num_beams=beams, do_sample=False, **self.seq2seq.generate_options())
+            for i, text in zip(rows, self.tokenizer.batch_decode(generated, skip_special_tokens=True)):
+                out[i] = text.strip()
+        return out
+
     def decoders(self):
         """(model to decode with, None). On a CPU: a copy with the adapters merged and oneDNN-packed fp32 weights
         laid out for a batch (same arithmetic; see graft/generation/speculative.py); elsewhere the model."""
+        if self._decoding is None and self.seq2seq is not None:
+            self._decoding = (self.model, None)
         if self._decoding is None:
             from graft.generation.speculative import packed_model
             from graft.runtime import configure
@@ -196,10 +289,10 @@ class Translator(TextGenerator):
         if self.strategy_used == "lora":
             with self.model.disable_adapter():
                 return self.translate(sources, model=self.model)
-        from graft.generation.models import load_causal_lm
-
-        base, _, _ = load_causal_lm(self.backbone_name, self.weights)
-        return self.translate(sources, model=base)
+        base = type(self)(self.backbone_name, src=self.src, tgt=self.tgt, weights=self.weights, beams=self.beams)
+        base.load_base()
+        base.strategy_used = "pretrained"
+        return base.translate(sources)
 
     def evaluate(self, data) -> dict:
         """BLEU / chrF on every pair of ``data``: this model, its base model and the copy-the-source baseline."""
@@ -210,7 +303,8 @@ class Translator(TextGenerator):
 
     # ---- saving and loading -----------------------------------------------------------------------------------
     def config(self) -> dict:
-        return {**super().config(), "src": self.src, "tgt": self.tgt, "beams": self.beams}
+        return {**super().config(), "src": self.src, "tgt": self.tgt, "beams": self.beams,
+                "architecture": "encoder-decoder" if self.seq2seq else "decoder-only", "licence": self.licence}
 
     @classmethod
     def from_bundle(cls, directory: Path, config: dict) -> Translator:

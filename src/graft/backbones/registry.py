@@ -95,7 +95,7 @@ class BackboneCfg:
 
 
 TASKS_BY_FAMILY = {"image": ("image-classification", "detection"), "text": ("text-classification", "qa"),
-                   "detector": ("detection",), "face": ("faces",), "lm": ("chat", "generation")}
+                   "detector": ("detection",), "face": ("faces",), "lm": ("chat", "generation", "translation")}
 
 
 _REGISTRY: dict[str, BackboneCfg] = {}

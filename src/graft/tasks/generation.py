@@ -123,7 +123,7 @@ class TextGenerator(Task):
         self.check_options(epochs=epochs, lr=lr, batch_size=batch_size, val_fraction=val_fraction,
                            patience=patience, grad_accum=grad_accum)
         self.backbone_name, self.strategy, self.weights = backbone or self.default_backbone, strategy, weights
-        check_family(self.backbone_name)
+        self.check_backbone(self.backbone_name)
         self.epochs, self.lr, self.batch_size, self.unfreeze = epochs, lr, batch_size, unfreeze
         self.lora_r, self.max_length, self.val_fraction, self.limit = lora_r, max_length, val_fraction, limit
         self.seed, self.patience, self.grad_accum, self.mixed_precision = seed, patience, grad_accum, mixed_precision
@@ -133,6 +133,10 @@ class TextGenerator(Task):
         self._decoding = None  # (decoder, draft) copies for generation, built on first use
         self.history: list[dict] = []
         self.run_report: dict = {}
+
+    @staticmethod
+    def check_backbone(name: str) -> None:
+        check_family(name)
 
     def option(self, name: str):
         value = getattr(self, name)

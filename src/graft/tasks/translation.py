@@ -7,6 +7,11 @@ only. The default model is the multilingual gemma-3-270m (packaged; offline), an
 hub works the same way. ``lora`` (default) trains low-rank adapters on every linear layer of the transformer;
 ``fine-tune`` the last ``--unfreeze N`` blocks.
 
+Offline there is a second route: ``--backbone multilingual-e5-small`` (or any BERT-family encoder) warm-starts an
+encoder-decoder from the pretrained encoder (graft/translation/warmstart.py; Rothe et al. 2020): the decoder is
+a copy of the encoder with new cross-attention. ``fine-tune`` trains all of it, ``feature-extraction`` keeps
+the encoder frozen and trains the decoder and its cross-attention.
+
 An encoder-decoder checkpoint (OPUS-MT, mBART-50, NLLB-200, M2M100, T5: a hub id or a local folder) is used as
 it is: the source goes to its encoder, the languages are set its family's way (graft/translation/seq2seq.py), and
 ``auto`` fine-tunes all of it (it already translates; the fit adapts it to your domain).
@@ -56,6 +61,7 @@ class Translator(TextGenerator):
 
     name = "translation"
     default_backbone = "gemma-3-270m"
+    strategy_choices = ("lora", "fine-tune", "feature-extraction", "auto")
     # LoRA on every linear layer: a new language direction needs more than the attention's query/value
     lora_targets = "all-linear"
     speculative = False  # translations are decoded in batches (drafting helps one sequence at a time)
@@ -130,6 +136,33 @@ class Translator(TextGenerator):
         return DataLoader(examples, batch_size=self.option("batch_size"), shuffle=train, collate_fn=self.seq2seq.collate)
 
     # ---- model --------------------------------------------------------------------------------------------
+    @staticmethod
+    def check_backbone(name: str) -> None:
+        from graft.backbones import get_cfg
+
+        if "/" in name or Path(name).exists() or get_cfg(name).family in ("lm", "text"):
+            return
+        raise GraftError(f"'{name}' can neither write text nor start an encoder-decoder: translation takes a "
+                         "language model or a text encoder (see `graft models --family lm` / `--family text`)")
+
+    def encoder_folder(self) -> Path | None:
+        """A zoo text encoder's transformers folder (converted once where it is packaged in another format), to
+        warm-start an encoder-decoder from; None for other backbones."""
+        from graft.backbones import get_cfg
+
+        if "/" in self.backbone_name or Path(self.backbone_name).exists():
+            return None
+        cfg = get_cfg(self.backbone_name)
+        if cfg.family != "text":
+            return None
+        from graft.backbones import resolve
+        from graft.backbones.weights import transformers_folder
+
+        explicit = None if self.weights == "pretrained" else self.weights
+        self.resolved = transformers_folder(cfg, resolve(cfg, explicit))
+        self.licence = cfg.licence
+        return self.resolved.location
+
     def seq2seq_folder(self) -> Path | None:
         """The model folder when the backbone is an encoder-decoder (a local folder, or a hub id resolved offline
         first), else None (a causal LM: the zoo's, or a hub one)."""
@@ -144,6 +177,15 @@ class Translator(TextGenerator):
         return folder if is_encoder_decoder(folder) else None
 
     def load_base(self) -> None:
+        encoder = self.encoder_folder()
+        if encoder is not None:
+            from graft.translation.warmstart import warm_started
+
+            self.model, self.tokenizer = warm_started(encoder)
+            self.seq2seq = Seq2Seq(self.model, self.tokenizer, self.src, self.tgt)
+            log(f"{self.backbone_name}: encoder-decoder warm-started from it (cross-attention new; licence: "
+                f"{self.licence})")
+            return
         folder = self.seq2seq_folder()
         if folder is None:
             super().load_base()
@@ -161,6 +203,9 @@ class Translator(TextGenerator):
         log(f"{self.backbone_name}: a {self.seq2seq.kind} translation model (licence: {self.licence})")
 
     def auto_strategy(self) -> tuple[str, str]:
+        if self.encoder_folder() is not None:
+            return "fine-tune", ("a warm-started encoder-decoder trains all of it (its cross-attention is new; "
+                                 "Rothe et al. 2020 found full training best)")
         if self.seq2seq_folder() is not None:
             return "fine-tune", ("an encoder-decoder already translates: fine-tuning all of it adapts it to your "
                                  "texts (pass --strategy lora for adapters only)")
@@ -175,6 +220,14 @@ class Translator(TextGenerator):
         return seq2seq_perplexity(model or self.model, loader)
 
     def prepare_strategy(self) -> str:
+        warm = self.seq2seq is not None and self.seq2seq.kind == "encoder-decoder"
+        if self.strategy_used == "feature-extraction":
+            if not warm:
+                raise GraftError("--strategy feature-extraction is for an encoder-decoder warm-started from a text "
+                                 "encoder (--backbone multilingual-e5-small); use lora or fine-tune")
+            for name, p in self.model.named_parameters():  # the shared embeddings are the encoder's: frozen too
+                p.requires_grad_(not name.startswith("encoder.") and "word_embeddings" not in name)
+            return "the decoder and its new cross-attention (encoder and embeddings frozen)"
         if self.seq2seq is not None and self.strategy_used == "fine-tune":
             for p in self.model.parameters():
                 p.requires_grad_(True)
@@ -196,8 +249,7 @@ class Translator(TextGenerator):
         self.run_report["validation"] = report
         self.run_report["fit_seconds"] = round(self.run_report["fit_seconds"] + time.perf_counter() - start, 2)
         log(f"validation ({report['fine_tuned']['sentences']} pairs): chrF {report['fine_tuned']['chrf']:.1f}, "
-            f"BLEU {report['fine_tuned']['bleu']:.1f} (base model chrF {report['base_model']['chrf']:.1f}, "
-            f"copying the source {report['copy_source']['chrf']:.1f})")
+            f"BLEU {report['fine_tuned']['bleu']:.1f} ({_comparisons(report)})")
         return self
 
     def _samples(self, pairs: Pairs) -> list[dict]:
@@ -284,8 +336,8 @@ class Translator(TextGenerator):
         return report
 
     def _base_translations(self, sources: list[str]) -> list[str] | None:
-        if self.strategy_used == "pretrained":
-            return None
+        if self.strategy_used == "pretrained" or (self.seq2seq is not None and self.seq2seq.kind == "encoder-decoder"):
+            return None  # a warm-started model's cross-attention is untrained: it has no base translations
         if self.strategy_used == "lora":
             with self.model.disable_adapter():
                 return self.translate(sources, model=self.model)
@@ -355,7 +407,7 @@ class Translator(TextGenerator):
     def summary(self) -> str:
         v = self.run_report["validation"]
         return (f"({self.strategy_used}, {self.src}->{self.tgt}): validation chrF {v['fine_tuned']['chrf']:.1f} "
-                f"(base model {v['base_model']['chrf']:.1f}, copy {v['copy_source']['chrf']:.1f})")
+                f"({_comparisons(v)})")
 
     @staticmethod
     def format_report(report: dict) -> str:
@@ -374,3 +426,8 @@ class Translator(TextGenerator):
     def format_predictions(results: list[dict]) -> str:
         return "\n".join(r["translation"] for r in results)
 
+
+def _comparisons(report: dict) -> str:
+    base = report.get("base_model")
+    return (f"base model chrF {base['chrf']:.1f}, " if base else "") + \
+        f"copying the source {report['copy_source']['chrf']:.1f}"

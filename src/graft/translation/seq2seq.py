@@ -39,6 +39,7 @@ class Seq2Seq:
 
     def __init__(self, model, tokenizer, src: str, tgt: str):
         self.tokenizer = tokenizer
+        self.start_id = model.config.decoder_start_token_id
         vocab = tokenizer.get_vocab()
         self.kind = languages.family(model.config.model_type, vocab)
         self.codes = languages.family_codes(self.kind, src, tgt, vocab)
@@ -56,9 +57,12 @@ class Seq2Seq:
 
     def example(self, source: str, target: str, max_length: int) -> tuple[list[int], list[int]] | None:
         encoded = self.tokenizer(self.codes["prefix"] + source, text_target=target, truncation=False)
-        if len(encoded["input_ids"]) > max_length or len(encoded["labels"]) > max_length:
+        labels = list(encoded["labels"])
+        if labels and labels[0] == self.start_id:  # a BERT-style <s>/[CLS]: the decoder starts from it already
+            labels = labels[1:]
+        if len(encoded["input_ids"]) > max_length or len(labels) > max_length:
             return None
-        return list(encoded["input_ids"]), list(encoded["labels"])
+        return list(encoded["input_ids"]), labels
 
     def collate(self, examples: list[tuple[list[int], list[int]]]) -> dict:
         pad = self.tokenizer.pad_token_id

@@ -99,16 +99,18 @@ def test_batched_sorted_decoding_equals_one_at_a_time(fitted):
     assert together == alone and all("\n" not in t for t in together)
 
 
-def test_cli_evaluate_and_predict(fitted, zh_pairs, tmp_path):
-    _, out, home = fitted
-    env = {**os.environ, "GRAFT_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", "graft.cli", "evaluate", str(out), str(zh_pairs / "test.tsv"),
-                           "--json"], capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+def test_evaluate_scores_every_pair_against_base_and_copy(fitted, zh_pairs):
+    model, _, _ = fitted
+    report = model.evaluate(zh_pairs / "test.tsv")
     lines = (zh_pairs / "test.tsv").read_text(encoding="utf-8").splitlines()
     assert report["pairs"] == len(lines) - 1 and report["tgt"] == "zh"
     assert {"fine_tuned", "base_model", "copy_source"} <= set(report)
+    assert "chrF" in Translator.format_report(report)
+
+
+def test_cli_predict_reads_one_sentence_per_line(fitted, tmp_path):
+    _, out, home = fitted
+    env = {**os.environ, "GRAFT_HOME": str(home)}
     sentences = tmp_path / "in.txt"
     sentences.write_text("Open the file\n\nClose the window\n", encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "graft.cli", "predict", str(out), str(sentences), "--json"],

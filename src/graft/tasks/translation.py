@@ -43,6 +43,9 @@ SCORED_SENTENCES = 200  # validation pairs translated after a fit (generation is
 SAMPLES = 3
 DECODE_BATCH = 16
 FINE_TUNE_LR = 5e-5
+# validation pairs at most: perplexity is scored before, during and after a fit, and 500 pairs measure it well;
+# a tenth of a 30k-pair memory would cost more than the training itself on a CPU
+MAX_VALIDATION = 500
 
 
 def prompt_text(source: str, src: str, tgt: str) -> str:
@@ -97,7 +100,7 @@ class Translator(TextGenerator):
         """Validation by source string: every translation of one source lands on one side."""
         strings = sorted(set(pairs.sources))
         random.Random(self.seed).shuffle(strings)
-        n_val = max(1, round(self.val_fraction * len(strings)))
+        n_val = min(max(1, round(self.val_fraction * len(strings))), MAX_VALIDATION)
         if len(strings) - n_val < 1:
             raise DataError(f"{pairs.source}: {len(strings)} source string(s) is too few to split off "
                             "validation: pass --val")

@@ -6,7 +6,8 @@ from pathlib import Path
 from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
-SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa", "probe")
+SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa", "probe",
+                "translation")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -246,7 +247,42 @@ def markdown(results: dict) -> str:
     lines += _deploy_markdown(results.get("deploy"))
     lines += _qa_markdown(results.get("qa"))
     lines += _probe_markdown(results.get("probe"))
+    lines += _translation_markdown(results.get("translation"))
     return "\n".join(lines) + "\n"
+
+
+def _translation_markdown(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    lines = ["", "## Translation (UI translations, English -> zh / ar / ur)", "",
+             "`Translator(src=\"en\", tgt=T, limit=N, epochs=E).fit(train.tsv)` (gemma-3-270m, LoRA, defaults otherwise), "
+             "then `evaluate(test.tsv)`: sacrebleu chrF / BLEU on the whole held-out split (sources of 4-40 words, "
+             "never seen in training), for the fine-tuned model, the base model with the same prompt, and copying "
+             "the source. Targets: chrF >= copy + 20 for every direction, en->zh chrF >= 35, under an hour each.", "",
+             "| direction | model | training pairs | epochs | test pairs | chrF | BLEU | base model chrF | copy chrF | "
+             "gain over copy | fit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in section.get("fits", []):
+        if "error" in row:
+            lines.append(f"| not measured: {row['error']} | | | | | | | | | | |")
+            continue
+        tuned, base, copy = row["fine_tuned"], row.get("base_model") or {}, row["copy_source"]
+        extra = f" (folded {tuned['chrf_normalised']:.1f})" if "chrf_normalised" in tuned else ""
+        lines.append(f"| {row['direction']} | {row.get('backbone', 'gemma-3-270m')} {row['strategy']} | "
+                     f"{row['train_pairs']} | {row['epochs']} | {row['test_pairs']} | **{tuned['chrf']:.1f}**{extra} | "
+                     f"{tuned['bleu']:.1f} | {_f(base.get('chrf'))} | {copy['chrf']:.1f} | "
+                     f"{row['chrf_gain_over_copy']:+.1f} | {row['fit_s'] / 60:.1f} min |")
+    speed = section.get("speed") or {}
+    if "error" in speed:
+        lines += ["", f"Decoding speed not measured: {speed['error']}"]
+    elif speed:
+        lines += ["", f"Translating {speed['sentences']} test sentences with the fine-tuned en->zh model, "
+                      f"{speed['threads']} thread(s), median of {speed['rounds']} interleaved rounds, the same merged "
+                      "model, prompt, stop tokens and length budget for all. Target: >= 1.5x plain `generate`.", "",
+                  "| decoding | sentences/s | graft's speed-up | identical outputs |", "|---|---|---|---|"]
+        for name, rate in speed["sentences_per_s"].items():
+            lines.append(f"| {name} | {rate:.2f} | {speed['speedup'].get(name, 1.0):.2f}x | "
+                         f"{speed['identical_outputs'].get(name, speed['sentences'])} of {speed['sentences']} |")
+    return lines
 
 
 def _probe_markdown(section: dict | None) -> list[str]:

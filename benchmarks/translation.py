@@ -20,20 +20,22 @@ RUNS = {"quick": [("zh", 300, 1)],
         "full": [("zh", 2000, 1), ("ar", 2000, 1), ("ur", None, 2)]}
 
 
-def fit(train: str, test: str, tgt: str, limit: int | None, epochs: int, seed: int, out: str) -> dict:
+def fit(train: str, test: str, tgt: str, limit: int | None, epochs: int, seed: int, out: str,
+        backbone: str | None = None, strategy: str = "auto") -> dict:
     from graft import Translator
 
     start = time.perf_counter()
-    model = Translator(src="en", tgt=tgt, limit=limit, epochs=epochs, seed=seed).fit(train)
+    model = Translator(backbone, strategy, src="en", tgt=tgt, limit=limit, epochs=epochs, seed=seed).fit(train)
     fit_s = time.perf_counter() - start
     model.save(out)
     start = time.perf_counter()
     report = model.evaluate(test)
-    row = {"direction": f"en->{tgt}", "strategy": model.strategy_used, "train_pairs": model.run_report["train_examples"],
+    row = {"direction": f"en->{tgt}", "backbone": model.backbone_name, "strategy": model.strategy_used, "train_pairs": model.run_report["train_examples"],
            "epochs": len(model.history), "fit_s": round(fit_s, 1), "test_pairs": report["pairs"],
            "evaluate_s": round(time.perf_counter() - start, 1), "bundle": out}
     for key in ("fine_tuned", "base_model", "copy_source"):
-        row[key] = {k: v for k, v in report[key].items() if k in ("chrf", "bleu", "chrf_normalised", "bleu_normalised")}
+        row[key] = {k: v for k, v in (report[key] or {}).items()
+                    if k in ("chrf", "bleu", "chrf_normalised", "bleu_normalised")} or None
     row["chrf_gain_over_copy"] = round(report["fine_tuned"]["chrf"] - report["copy_source"]["chrf"], 2)
     row["signatures"] = {"chrf": report["fine_tuned"]["chrf_signature"], "bleu": report["fine_tuned"]["bleu_signature"]}
     row["samples"] = report["samples"]

@@ -100,6 +100,16 @@ def _add_fit(sub, task: str | None, add_help: bool = True) -> None:
         get_task(task).add_arguments(p.add_argument_group(f"{task} options"))
 
 
+def _add_pretrained_options(parser) -> None:
+    """evaluate / predict a pretrained model as it is, not fine-tuned (the baseline that fitting must beat)."""
+    from graft.tasks import task_names
+
+    parser.add_argument("--task", choices=task_names(), help="use a zoo or hub model as it is for this task (e.g. "
+                        "`--task translation --tgt zh`), not a saved one")
+    parser.add_argument("--src", default="en", help="--task translation: source language (default en)")
+    parser.add_argument("--tgt", help="--task translation: target language")
+
+
 def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.ArgumentParser:
     """The whole command line; `fit` carries ``task``'s own options when a task is known."""
     from graft.datasets import DATASETS
@@ -114,9 +124,11 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     m.add_argument("--task", help="only models that suit this task")
     _add_fit(sub, task, add_help=fit_help)
     e = sub.add_parser("evaluate", help="metrics of a saved model on labelled data")
-    e.add_argument("model", help="a saved model directory or an exported .onnx/.pt2 file")
+    e.add_argument("model", help="a saved model directory, an exported .onnx/.pt2 file, or with --task a zoo or hub "
+                   "model as it is")
     e.add_argument("data", help="labelled data in the layout the model was trained on")
     e.add_argument("--json", action="store_true", help="the full report as JSON")
+    _add_pretrained_options(e)
     pr = sub.add_parser("predict", help="predict with a saved model: classes, or boxes")
     pr.add_argument("model", help="a saved model directory (or a zoo model usable as it is)")
     pr.add_argument("inputs", nargs="*", help="image files/folders, or text files (CSV/TSV/JSONL/.txt)")
@@ -137,6 +149,7 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     pr.add_argument("--top-p", type=float, default=1.0, help="generation, chat: nucleus sampling mass")
     pr.add_argument("--seed", type=int, help="generation, chat: seed for sampling")
     pr.add_argument("--json", action="store_true")
+    _add_pretrained_options(pr)
     c = sub.add_parser("chat", help="talk with a chat model in the terminal (streams tokens; Ctrl-D leaves)")
     c.add_argument("model", help="a saved chat model directory, or a zoo chat model such as smollm2-135m-instruct")
     c.add_argument("--max-new-tokens", type=int, default=256)

@@ -93,20 +93,21 @@ def fit(args) -> int:
 
 
 def evaluate(args) -> int:
-    model = _load(args.model)
+    model = _load(args.model, getattr(args, "task", None), args)
     report = model.evaluate(args.data)
     print(json.dumps(report, indent=2) if args.json else model.format_report(report))
     return 0
 
 
-def _load(name: str):
-    from graft.tasks import load_model
+def _load(name: str, task: str | None = None, args=None):
+    """A saved model, or with ``task`` a pretrained model that task reads as it is (options from ``args``)."""
+    from graft.tasks import get_task, load_model
 
-    return load_model(name)
+    return load_model(name, task, get_task(task).zoo_options(args) if task else None)
 
 
 def predict(args) -> int:
-    model = _load(args.model)
+    model = _load(args.model, getattr(args, "task", None), args)
     results = model.predict(model.prediction_inputs(args), **model.prediction_options(args))
     print(json.dumps(results, indent=2) if args.json else model.format_predictions(results))
     return 0

@@ -102,10 +102,27 @@ def test_batched_sorted_decoding_equals_one_at_a_time(fitted):
 def test_evaluate_scores_every_pair_against_base_and_copy(fitted, zh_pairs):
     model, _, _ = fitted
     report = model.evaluate(zh_pairs / "test.tsv")
+    assert report["model"] == "smollm2-135m-instruct" and report["strategy"] == "lora"
     lines = (zh_pairs / "test.tsv").read_text(encoding="utf-8").splitlines()
     assert report["pairs"] == len(lines) - 1 and report["tgt"] == "zh"
     assert {"fine_tuned", "base_model", "copy_source"} <= set(report)
     assert "chrF" in Translator.format_report(report)
+
+
+def test_cli_evaluates_the_pretrained_model_as_it_is(fitted, zh_pairs):
+    """`graft evaluate ZOO DATA --task translation`: the un-fine-tuned model's score, the one fitting must beat;
+    it is the base-model row of the fitted model's report on the same pairs."""
+    model, _, home = fitted
+    env = {**os.environ, "GRAFT_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "graft.cli", "evaluate", "smollm2-135m-instruct",
+                           str(zh_pairs / "test.tsv"), "--task", "translation", "--tgt", "zh", "--json"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["strategy"] == "pretrained" and report["base_model"] is None
+    tuned = model.evaluate(zh_pairs / "test.tsv")
+    assert report["fine_tuned"]["chrf"] == pytest.approx(tuned["base_model"]["chrf"], abs=1e-6)
+    assert report["copy_source"] == tuned["copy_source"]
 
 
 def test_cli_predict_reads_one_sentence_per_line(fitted, tmp_path):

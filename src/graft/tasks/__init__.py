@@ -37,22 +37,33 @@ def get_task(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def load_model(name: str):
-    """A saved model directory, an exported file, or a zoo model a task can use as it is (a COCO detector)."""
+def load_model(name: str, task: str | None = None, options: dict | None = None):
+    """A saved model directory, an exported file, or a pretrained model a task can use as it is (a COCO detector;
+    with ``task``, that task's reading of a zoo/hub model, given ``options`` such as a language pair)."""
     import graft
 
     if not Path(name).exists() or _foreign_model_folder(Path(name)):
-        from graft.backbones import get_cfg
-
-        try:
-            tasks = get_cfg(name).tasks
-        except GraftError:
-            tasks = ()
-        for task in tasks:
-            model = get_task(task).from_zoo(name)
+        tasks: tuple[str, ...] = (task,) if task else _zoo_tasks(name)
+        for candidate in tasks:
+            model = get_task(candidate).from_zoo(name, **(options or {}))
             if model is not None:
                 return model
+        if task and not Path(name).exists() and "/" not in name:
+            from graft.backbones import get_cfg
+
+            get_cfg(name)  # an unknown name: its own one-line error
+        if task:
+            raise GraftError(f"{name}: not a model --task {task} can use as it is (train one with `graft fit`)")
     return graft.load(name)
+
+
+def _zoo_tasks(name: str) -> tuple[str, ...]:
+    from graft.backbones import get_cfg
+
+    try:
+        return tuple(get_cfg(name).tasks)
+    except GraftError:
+        return ()
 
 
 def _foreign_model_folder(path: Path) -> bool:

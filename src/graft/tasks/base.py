@@ -94,9 +94,16 @@ class Task:
         return args.inputs
 
     @classmethod
-    def from_zoo(cls, name: str) -> Task | None:
-        """A zoo model this task can use as it is, without training (None: there is none by that name)."""
+    def from_zoo(cls, name: str, **options) -> Task | None:
+        """A zoo model this task can use as it is, without training (None: there is none by that name);
+        ``options`` are :meth:`zoo_options`'s."""
         return None
+
+    @classmethod
+    def zoo_options(cls, args) -> dict:
+        """What `graft evaluate/predict --task T` must know, from the command line, to use a pretrained model
+        as it is (a translation's language pair)."""
+        return {}
 
     @staticmethod
     def summarise_config(config: dict) -> dict:

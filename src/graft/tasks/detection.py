@@ -600,7 +600,7 @@ class ObjectDetector(Task):
         return {"min_score": args.min_score, "draw": args.draw}
 
     @classmethod
-    def from_zoo(cls, name: str) -> ObjectDetector | None:
+    def from_zoo(cls, name: str, **options) -> ObjectDetector | None:
         return cls.pretrained(name) if name in pretrained_detectors() else None
 
     @staticmethod

@@ -432,7 +432,7 @@ class TextGenerator(Task):
         return prompts
 
     @classmethod
-    def from_zoo(cls, name: str) -> TextGenerator | None:
+    def from_zoo(cls, name: str, **options) -> TextGenerator | None:
         """A zoo language model as published (chat: only one with a chat template of its own)."""
         from graft.backbones import get_cfg
         from graft.generation.models import CHATML

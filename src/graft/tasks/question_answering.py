@@ -402,7 +402,7 @@ class QuestionAnswerer(Task):
         return self
 
     @classmethod
-    def from_zoo(cls, name: str) -> QuestionAnswerer | None:
+    def from_zoo(cls, name: str, **options) -> QuestionAnswerer | None:
         """A checkpoint fine-tuned on QA already (online: e.g. ``distilbert-base-cased-distilled-squad``), as it is."""
         hub_id = name.count("/") == 1 and not name.startswith(("/", ".", "~")) and not Path(name).exists()
         if not hub_id and not Path(name).is_dir():

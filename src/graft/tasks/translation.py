@@ -353,8 +353,9 @@ class Translator(TextGenerator):
         """BLEU / chrF on every pair of ``data``: this model, its base model and the copy-the-source baseline."""
         self.require_model()
         pairs = self.read(data)
-        return {"pairs": len(pairs), "skipped": pairs.report()["skipped_by_reason"], "src": self.src,
-                "tgt": self.tgt, **self.score(pairs, limit=None)}
+        return {"model": self.backbone_name, "strategy": self.strategy_used, "pairs": len(pairs),
+                "skipped": pairs.report()["skipped_by_reason"], "src": self.src, "tgt": self.tgt,
+                **self.score(pairs, limit=None)}
 
     # ---- saving and loading -----------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -404,8 +405,26 @@ class Translator(TextGenerator):
         return texts
 
     @classmethod
-    def from_zoo(cls, name: str) -> Translator | None:
-        return None  # a base model has no language pair: fit it, or evaluate its prompt through a bundle
+    def from_zoo(cls, name: str, src: str = "en", tgt: str | None = None, **_options) -> Translator | None:
+        """A pretrained model translating as it is (`graft evaluate MODEL DATA --task translation --tgt zh`): a
+        translation checkpoint with its language tokens, or a language model with graft's prompt; so the gain
+        from fine-tuning can be measured. None without a target language."""
+        if not tgt:
+            return None
+        cls.check_backbone(name)
+        self = cls(name, "auto", src=src, tgt=tgt)
+        if self.encoder_folder() is not None:
+            raise GraftError(f"{name} is a text encoder: an encoder-decoder started from it translates nothing "
+                             "before training (fit it with `graft fit DATA --task translation`)")
+        self.load_base()
+        self.strategy_used, self.strategy_reason = "pretrained", "as published, not fine-tuned"
+        return self
+
+    @classmethod
+    def zoo_options(cls, args) -> dict:
+        if not getattr(args, "tgt", None):
+            raise GraftError("--task translation needs --tgt (the target language: zh, ar, ur, ...)")
+        return {"src": getattr(args, "src", None) or "en", "tgt": args.tgt}
 
     def summary(self) -> str:
         v = self.run_report["validation"]
@@ -414,7 +433,7 @@ class Translator(TextGenerator):
 
     @staticmethod
     def format_report(report: dict) -> str:
-        lines = [f"{report['src']}->{report['tgt']} on {report['pairs']} pairs:"]
+        lines = [f"{report['model']} ({report['strategy']}), {report['src']}->{report['tgt']} on {report['pairs']} pairs:"]
         for key, label in (("fine_tuned", "this model"), ("base_model", "base model"), ("copy_source", "copy source")):
             s = report.get(key)
             if s:

@@ -42,10 +42,15 @@ if [[ ! -f "$share/face-recognition-test-images/obama.jpg" ]]; then
     tar xzf "$tmp/face_recognition-1.3.0.tar.gz" -C "$share/face-recognition-test-images" --strip-components=3 \
         face_recognition-1.3.0/tests/test_images
 fi
-# Firefox's human translations (Fluent files, MPL-2.0) from Debian's packages, for `graft datasets ui-translations`
+# Firefox's and LibreOffice's human translations (MPL-2.0) from Debian's packages, for `graft datasets
+# ui-translations`
 if [[ ! -d "$share/firefox-l10n/en-US" ]]; then
-    "$venv/bin/python" -m graft.translation.firefox "$share/firefox-l10n" ||
-        echo "graft: Firefox's translations were not fetched; ui-translations uses the system catalogs only" >&2
+    "$venv/bin/python" -m graft.translation.packages firefox-l10n "$share/firefox-l10n" ||
+        echo "graft: Firefox's translations were not fetched; ui-translations uses the other sources" >&2
+fi
+if [[ ! -d "$share/libreoffice-l10n/ar" ]]; then
+    "$venv/bin/python" -m graft.translation.packages libreoffice-l10n "$share/libreoffice-l10n" ||
+        echo "graft: LibreOffice's translations were not fetched; ui-translations uses the other sources" >&2
 fi
 # Headless Chromium for the web page's browser test (Debian's packages; skipped with a note elsewhere)
 if ! command -v chromedriver >/dev/null 2>&1; then

@@ -18,7 +18,8 @@ HOW_TO_GET = {
     "face-recognition-test-images": "pip download --no-deps --no-binary :all: face_recognition==1.3.0 && mkdir -p "
                                     "{dest} && tar xzf face_recognition-1.3.0.tar.gz -C {dest} "
                                     "--strip-components=3 face_recognition-1.3.0/tests/test_images",
-    "firefox-l10n": "python -m graft.translation.firefox {dest}",
+    "firefox-l10n": "python -m graft.translation.packages firefox-l10n {dest}",
+    "libreoffice-l10n": "python -m graft.translation.packages libreoffice-l10n {dest}",
 }
 
 

@@ -712,13 +712,17 @@ Sources (all human translations made for real software):
   xkeyboard-config, the ISO code lists, ...), each under its package's licence (mostly GPL / LGPL; see
   /usr/share/doc/<package>/copyright);
 - Firefox ESR's Fluent files ({firefox_files} files; en-US originals from Debian's firefox-esr, translations from
-  firefox-esr-l10n-{ff_locale}; MPL-2.0), paired by file and message id; fetched by scripts/setup.sh.
-Cleaning: keyboard accelerators removed (_Open, &Save, 打开(_O)); whitespace collapsed; pairs with an empty side,
+  firefox-esr-l10n-{ff_locale}; MPL-2.0), paired by file and message id; fetched by scripts/setup.sh;
+- LibreOffice's catalogs ({libreoffice_files} catalogs from Debian's libreoffice-l10n-{ff_locale}; MPL-2.0; none
+  exists for Urdu); fetched by scripts/setup.sh.
+Cleaning: keyboard accelerators removed (_Open, &Save, ~Open, 打开(_O)), direction marks removed, product names
+written out (%PRODUCTNAME -> LibreOffice); whitespace collapsed; pairs with an empty side,
 identical sides, placeholders that differ (%s, {{name}}) or a side without its language's script dropped;
 exact duplicates kept once. Kept: sources of {min_words}-{max_words} words.
 Split: by source string (every translation of one English string is on one side), a seeded hash of the string
 (seed={seed}): {test_fraction:.0%} of the strings to test, at most {max_test}.
-Counts: train {train} pairs, test {test} pairs (from {total} cleaned pairs before the length filter).
+Counts: train {train} pairs, test {test} pairs (from {total} cleaned pairs before the length filter; before
+de-duplication: {by_source}).
 """)
 
 
@@ -751,14 +755,20 @@ def ui_translations(root: str | Path, tgt: str = "zh", seed: int = 0, min_words:
                 out.writerows((pairs.sources[i], pairs.targets[i]) for i in idx)
         title, body = _UI_README
         text = body.format(gettext_files=len(info["files"]["gettext"]), firefox_files=len(info["files"]["firefox"]),
+                           libreoffice_files=len(info["files"]["libreoffice"]),
                            ff_locale=catalogs.FIREFOX_LOCALES[tgt].lower(), min_words=min_words,
                            max_words=max_words, seed=seed, test_fraction=test_fraction, max_test=max_test,
+                           by_source=", ".join(f"{k} {v:,}" for k, v in info["pairs_before_dedup"].items()),
                            train=len(parts["train"]), test=len(parts["test"]), total=len(pairs))
         (tmp / "README.txt").write_text(f"{title.format(name=languages.name(tgt))}\n\n{text.strip()}\n\n"
                                         "Written by graft.datasets.\n", encoding="utf-8")
 
+    from graft import assets
+
+    # rebuilt when a source is installed later, or the cleaning changes
     params = {"dataset": "ui-translations", "tgt": tgt, "seed": seed, "min_words": min_words,
-              "max_words": max_words, "test_fraction": test_fraction, "max_test": max_test}
+              "max_words": max_words, "test_fraction": test_fraction, "max_test": max_test, "cleaning": 2,
+              "assets": [name for name in ("firefox-l10n", "libreoffice-l10n") if assets.find(name)]}
     return _build(Path(root) / f"ui-translations-{tgt}", params, write)
 
 

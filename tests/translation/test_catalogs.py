@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from graft.translation.catalogs import clean, fluent_messages, gettext_pairs
+from graft.translation.catalogs import clean, fluent_messages, gettext_pairs, libreoffice_pairs
 from graft.translation.data import Pairs
 
 
@@ -13,6 +13,24 @@ from graft.translation.data import Pairs
                                           ("snake_case  name\n", "snake_case name")])
 def test_clean_removes_accelerators_only(raw, cleaned):
     assert clean(raw) == cleaned
+
+
+def test_clean_removes_libreoffice_mnemonics_and_direction_marks():
+    assert clean("~Open File...", tilde_accelerators=True) == "Open File..."
+    assert clean("打开(~O)", tilde_accelerators=True) == "打开"
+    assert clean("~/path", tilde_accelerators=True) == "~/path"  # a home directory is no mnemonic
+    assert clean("\u200fمثال \u200e%s") == "مثال %s"
+
+
+def test_libreoffice_catalogs_give_real_arabic_pairs():
+    pairs = Pairs("t", "en", "ar")
+    if not libreoffice_pairs("ar", pairs):
+        pytest.skip("the libreoffice-l10n asset is not installed (scripts/setup.sh fetches it)")
+    assert len(pairs) > 10_000
+    texts = pairs.sources + pairs.targets
+    assert not [t for t in texts if "%PRODUCTNAME" in t or "\u200f" in t]
+    assert sum("LibreOffice" in s for s in pairs.sources) > 100  # product names written out on both sides
+    assert sum(t.startswith("~") for t in texts) == 0
 
 
 def test_fluent_messages():

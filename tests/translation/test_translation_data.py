@@ -82,6 +82,9 @@ def test_a_folder_of_catalogs(tmp_path):
     ("Firefox", "Firefox", "identical sides"),
     ("Deleted %s files", "已删除文件", "placeholders differ"),
     ("Hello {name}", "你好 {user}", "placeholders differ"),
+    ("Page %1 of %2", "第 %1 页", "placeholders differ"),
+    ("Cannot open $(ARG1).", "无法打开文件。", "placeholders differ"),
+    ("Save %TITLE now", "立即保存", "placeholders differ"),
     ("Open the file", "Open the file now", "target not in Chinese script"),
     ("打开文件", "打开文件吧", "source not in English script"),
 ])
@@ -92,6 +95,8 @@ def test_problem_reasons(source, target, reason):
 def test_reordered_and_fluent_placeholders_are_the_same_placeholders():
     assert problem("%s of %d", "%2$d 中的 %1$s", "en", "zh") is None
     assert problem("Welcome { $user }", "欢迎 {$user}", "en", "zh") is None
+    assert problem("Page %1 of %2 in $(ARG1)", "$(ARG1) 中第 %1 页，共 %2 页", "en", "zh") is None
+    assert problem("100% done", "100% 完成", "en", "zh") is None  # a per cent sign is no placeholder
 
 
 def test_unreadable_inputs_are_one_line(tmp_path):

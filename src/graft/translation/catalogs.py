@@ -1,14 +1,16 @@
 """The built-in UI-translation memories: real human translations of software interfaces.
 
-Two sources, both already translated by people for real products:
+Three sources, all translated by people for real products:
 - the gettext ``.mo`` catalogs installed under the system locale folders (GTK, GLib, apt, xkeyboard-config, the
   ISO code lists...);
 - Firefox's Fluent ``.ftl`` files: the en-US originals inside ``firefox-esr``'s ``omni.ja`` and each language
-  pack (``firefox-esr-l10n-<lang>``), paired by file and message id (fetched by ``scripts/setup.sh`` into the
-  ``firefox-l10n`` asset; MPL-2.0).
+  pack (``firefox-esr-l10n-<lang>``), paired by file and message id (the ``firefox-l10n`` asset; MPL-2.0);
+- LibreOffice's ``.mo`` catalogs from ``libreoffice-l10n-<lang>`` (Arabic and Chinese; English msgids; the
+  ``libreoffice-l10n`` asset; MPL-2.0).
+``scripts/setup.sh`` fetches both assets (``graft/translation/packages.py``).
 
-Interface strings carry keyboard accelerators (``_Open``, ``&Save``, ``打开(_O)``); they are removed so a model
-learns the language, not the toolkit.
+Interface strings carry keyboard accelerators (``_Open``, ``&Save``, ``打开(_O)``, LibreOffice's ``~Open``) and
+invisible direction marks; they are removed so a model learns the language, not the toolkit.
 """
 from __future__ import annotations
 
@@ -22,16 +24,23 @@ from graft.translation.data import Pairs
 LOCALE_DIRS = (Path("/usr/share/locale"), Path("/usr/local/share/locale"))
 GETTEXT_LOCALES = {"zh": ("zh_CN",), "ar": ("ar",), "ur": ("ur", "ur_PK")}
 FIREFOX_LOCALES = {"zh": "zh-CN", "ar": "ar", "ur": "ur"}
+LIBREOFFICE_LOCALES = {"zh": "zh_CN", "ar": "ar"}
 TERMS = {"brand-short-name": "Firefox", "brand-full-name": "Mozilla Firefox", "brand-product-name": "Firefox",
          "brand-shorter-name": "Firefox", "vendor-short-name": "Mozilla", "firefox-suggest-brand-name": "Firefox Suggest"}
-_ACCELERATOR_SUFFIX = re.compile(r"\s*[(（][_&][A-Za-z0-9][)）]")
+LIBREOFFICE_TERMS = {"%PRODUCTNAME": "LibreOffice", "%PRODUCTVERSION": "7.4"}
+_ACCELERATOR_SUFFIX = re.compile(r"\s*[(（][_&~][A-Za-z0-9][)）]")
 _ACCELERATOR = re.compile(r"(?<![\w&_])[_&](?=\w)")
+_DIRECTION_MARKS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def clean(text: str) -> str:
-    """One line, accelerators out: ``打开(_O)...`` -> ``打开...``, ``_Open`` -> ``Open``."""
+def clean(text: str, tilde_accelerators: bool = False) -> str:
+    """One line, accelerators and direction marks out: ``打开(_O)...`` -> ``打开...``, ``_Open`` -> ``Open``
+    (and ``~Open`` -> ``Open`` for LibreOffice, whose mnemonic sign it is)."""
     text = _ACCELERATOR_SUFFIX.sub("", text)
     text = _ACCELERATOR.sub("", text)
+    if tilde_accelerators:
+        text = re.sub(r"~(?=\w)", "", text)
+    text = _DIRECTION_MARKS.sub("", text)
     return " ".join(text.split())
 
 
@@ -73,6 +82,30 @@ def firefox_pairs(tgt: str, pairs: Pairs) -> list[str]:
     return used
 
 
+def libreoffice_pairs(tgt: str, pairs: Pairs) -> list[str]:
+    """Add LibreOffice's English -> ``tgt`` catalog pairs (where the asset is installed); return the catalogs."""
+    import polib
+
+    root = assets.find("libreoffice-l10n")
+    locale = LIBREOFFICE_LOCALES.get(tgt)
+    if root is None or locale is None or not (root / locale).is_dir():
+        return []
+    used = []
+    for path in sorted((root / locale).glob("*.mo")):
+        try:
+            catalog = polib.mofile(str(path))
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        used.append(path.name)
+        for entry in catalog:
+            source, target = entry.msgid, entry.msgstr or (entry.msgstr_plural or {}).get(0, "")
+            for term, name in LIBREOFFICE_TERMS.items():  # product names stay names: same on both sides
+                source, target = source.replace(term, name), target.replace(term, name)
+            pairs.add(clean(source, tilde_accelerators=True), clean(target, tilde_accelerators=True),
+                      f"{path}: {entry.msgid[:40]!r}")
+    return used
+
+
 def fluent_messages(text: str) -> dict[str, str]:
     """``id`` and ``id.attribute`` -> plain text of a Fluent file; messages with selectors or references to
     other messages are left out (their text is not a sentence of its own)."""
@@ -108,11 +141,13 @@ def fluent_messages(text: str) -> dict[str, str]:
 
 
 def ui_pairs(tgt: str) -> tuple[Pairs, dict]:
-    """Every English -> ``tgt`` pair of both sources, checked and de-duplicated, and where they came from."""
+    """Every English -> ``tgt`` pair of the three sources, checked and de-duplicated, and where they came from."""
     tgt = languages.code(tgt)
     pairs = Pairs("ui-translations", "en", tgt)
     sources = {"gettext": gettext_pairs(tgt, pairs)}
     before = len(pairs)
-    sources["firefox"] = firefox_pairs(tgt, pairs)
-    counts = {"gettext": before, "firefox": len(pairs) - before}
+    counts = {"gettext": before}
+    for name, read in (("firefox", firefox_pairs), ("libreoffice", libreoffice_pairs)):
+        sources[name] = read(tgt, pairs)
+        counts[name], before = len(pairs) - before, len(pairs)
     return pairs.deduplicated(), {"files": sources, "pairs_before_dedup": counts}

@@ -7,7 +7,7 @@
   entries are left out, a plural entry gives its singular forms, a ``msgctxt`` is dropped.
 
 Pairs that cannot teach a translation are skipped and counted by reason: an empty side, identical sides,
-placeholders that differ between the sides (``%s``, ``%(name)s``, ``{name}``, ``{ $name }``), a side with no
+placeholders that differ between the sides (``%s``, ``%(name)s``, ``{name}``, ``{ $name }``, ``%1``), a side with no
 letter of its declared language's script; exact duplicate pairs are kept once.
 """
 from __future__ import annotations
@@ -22,8 +22,10 @@ from graft.errors import DataError
 from graft.translation import languages
 
 CATALOG_SUFFIXES = (".po", ".mo")
-# printf (%s, %2$d, %(name)s), Python / ICU braces ({name}, {0}) and Fluent ({ $name })
-PLACEHOLDER = re.compile(r"%(?:\d+\$)?(?:\([^)]*\))?[-+ #0]*\d*(?:\.\d+)?[sdifuxXeEgGcp]|\{\s*\$?[\w.]*\s*\}")
+# printf (%s, %2$d, %(name)s), Python / ICU braces ({name}, {0}), Fluent ({ $name }) and Qt / LibreOffice
+# (%1, %TITLE, $(ARG1)); no space flag: "100% done" is a per cent sign, not "% d"
+PLACEHOLDER = re.compile(r"%(?:\d+\$)?(?:\([^)]*\))?[-+#0]*\d*(?:\.\d+)?[sdifuxXeEgGcp]|\{\s*\$?[\w.]*\s*\}"
+                         r"|%\d+|%[A-Z][A-Z_]+\b|\$\([A-Z]+\d*\)")
 
 
 @dataclass

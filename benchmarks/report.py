@@ -87,6 +87,23 @@ def targets(results: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _roofline_lines(speed: dict) -> list[str]:
+    """Each fp32 forward as a fraction of the machine's measured matrix-multiply rate (its practical limit)."""
+    roof = speed.get("roofline") or {}
+    if "matmul_gflops" not in roof:
+        return [f"- fraction of the matrix-multiply rate: {_err(roof)}"] if roof else []
+    lines = []
+    for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
+        gflop = roof["gflop_per_image"].get(model)
+        for impl in ("plain", "graft"):
+            ips = speed.get("forward", {}).get(model, {}).get(impl, {}).get("images_per_s")
+            if gflop and ips:
+                lines.append(f"- {label} ({impl}): {ips:.1f} img/s x {gflop:.2f} GFLOP = {ips * gflop:.0f} GFLOP/s, "
+                             f"**{100 * ips * gflop / roof['matmul_gflops']:.0f} %** of the fp32 matrix-multiply rate "
+                             f"({roof['matmul_gflops']:.0f} GFLOP/s, {roof['matmul_size']}² `torch.mm`, same threads)")
+    return lines
+
+
 def _pair_row(name: str, cell: dict, key: str, unit: str) -> str:
     plain, graft = cell.get("plain", {}), cell.get("graft", {})
     p = _err(plain) or f"{plain[key]:.2f} {unit}"
@@ -143,6 +160,7 @@ def markdown(results: dict) -> str:
                        "calls compile the fused kernels)"
                        if runs[0]["traced"] else "eager PyTorch (channels_last, tuned allocator)")
                 lines.append(f"- graft's {label} forward is what its feature extraction calls: {how}.")
+        lines += _roofline_lines(speed)
         keras = speed.get("forward", {}).get("keras", {})
         lines += ["", "Keras 3 / TensorFlow (tensorflow-cpu, `predict_on_batch` or `tf.function`, the faster):", ""]
         if "error" in keras:

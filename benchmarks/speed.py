@@ -60,6 +60,26 @@ def forward(impl: str, model: str, batch: int, size: int, warmup: int, repeats: 
             **extra}
 
 
+def roofline(models: list[str], threads: int, size: int = 2048, repeats: int = 10) -> dict:
+    """The machine's fp32 matrix-multiply rate at ``threads`` (GFLOP/s, median of ``repeats`` ``size``-square
+    products) and each model's GFLOP per 224-px image (torch's FlopCounterMode: multiply-adds x 2): what a
+    forward's images/s is measured against."""
+    import torch
+    import torchvision
+    from torch.utils.flop_counter import FlopCounterMode
+
+    set_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    times = timed(lambda: torch.mm(a, b), 3, repeats)
+    out = {"matmul_gflops": 2 * size ** 3 / median(times) / 1e9, "matmul_size": size, "gflop_per_image": {}}
+    for model in models:
+        net = getattr(torchvision.models, model)().eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(torch.randn(1, 3, 224, 224))
+        out["gflop_per_image"][model] = counter.get_total_flops() / 1e9
+    return out
+
+
 def finetune_step(impl: str, batch: int, warmup: int, repeats: int, threads: int, weights: str) -> dict:
     """Training steps/s of MobileNetV2 with every layer trainable, batch ``batch`` at 224x224."""
     import torch
@@ -292,6 +312,8 @@ def run(quick: bool, threads: int, seed: int, workdir: Path) -> dict:
     else:
         results["forward"]["keras"] = _keras(list(reps), 32, 2, 6, threads)
     results["settings"]["forward"] = {"batch": 32, "size": 224, "warmup_repeats": reps, "process_pairs": pairs}
+    # how close each forward comes to the machine's own fp32 limit: images/s x GFLOP/image / matmul GFLOP/s
+    results["roofline"] = run_worker("speed.roofline", {"models": list(reps), "threads": threads}, True, threads)
     # b. a 10-epoch feature-extraction fit on an elpv slice
     per_class = 25 if quick else 200
     full = elpv_full(workdir / "data")

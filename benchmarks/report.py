@@ -273,7 +273,9 @@ def _translation_markdown(section: dict | None) -> list[str]:
     if not section:
         return []
     lines = ["", "## Translation (UI translations, English -> zh / ar / ur)", "",
-             "`Translator(src=\"en\", tgt=T, limit=N, epochs=E).fit(train.tsv)` (gemma-3-270m, LoRA, defaults otherwise), "
+             "`Translator(B, src=\"en\", tgt=T, limit=N, epochs=E).fit(train.tsv)` (B: gemma-3-270m with LoRA, the "
+             "default; multilingual-e5-small: an encoder-decoder warm-started from the encoder, all of it trained; "
+             "defaults otherwise), "
              "then `evaluate(test.tsv)`: sacrebleu chrF / BLEU on the whole held-out split (sources of 4-40 words, "
              "never seen in training), for the fine-tuned model, the base model with the same prompt, and copying "
              "the source. Targets: chrF >= copy + 20 for every direction, en->zh chrF >= 35, under an hour each.", "",

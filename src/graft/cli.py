@@ -133,6 +133,8 @@ def build_parser(task: str | None = None, fit_help: bool = True) -> argparse.Arg
     pr.add_argument("model", help="a saved model directory (or a zoo model usable as it is)")
     pr.add_argument("inputs", nargs="*", help="image files/folders, or text files (CSV/TSV/JSONL/.txt)")
     pr.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    pr.add_argument("--file", action="append", help="translation: a text file, one sentence per line (repeatable; "
+                    "a plain file given as an input is read the same way)")
     pr.add_argument("--top-k", type=int, default=1, help="classification: the k best classes per input")
     pr.add_argument("--min-score", type=float, help="detection: drop objects scored below this (default: saved)")
     pr.add_argument("--draw", metavar="OUT", help="detection, faces: write the images with boxes and labels drawn "

@@ -130,7 +130,7 @@ def test_cli_predict_reads_one_sentence_per_line(fitted, tmp_path):
     env = {**os.environ, "GRAFT_HOME": str(home)}
     sentences = tmp_path / "in.txt"
     sentences.write_text("Open the file\n\nClose the window\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "graft.cli", "predict", str(out), str(sentences), "--json"],
+    done = subprocess.run([sys.executable, "-m", "graft.cli", "predict", str(out), "--file", str(sentences), "--json"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)

@@ -395,11 +395,16 @@ class Translator(TextGenerator):
 
     def prediction_inputs(self, args) -> list[str]:
         texts = list(args.text or []) + list(getattr(args, "prompt", None) or [])
-        for name in args.inputs:
+        for name in [*args.inputs, *(getattr(args, "file", None) or [])]:
             path = Path(name)
             if not path.is_file():
                 raise GraftError(f"{name}: no such file (pass sentences with --text)")
-            texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError as exc:
+                raise GraftError(f"{name}: not UTF-8 text (byte {exc.start}); translate a text file, one sentence "
+                                 "per line") from None
+            texts += [line.strip() for line in lines if line.strip()]
         if not texts:
             raise GraftError('nothing to translate: give --text "..." or a file with one sentence per line')
         return texts

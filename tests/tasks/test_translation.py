@@ -145,6 +145,21 @@ def test_cli_fit_without_tgt_is_one_line(zh_pairs):
                                                 "zh, ar, ur, ...)"]
 
 
+def test_prediction_inputs_read_files_and_refuse_binary_ones(tmp_path):
+    from argparse import Namespace
+
+    good, binary = tmp_path / "in.txt", tmp_path / "photo.jpg"
+    good.write_text("Open the file\n\n  Close it  \n", encoding="utf-8")
+    binary.write_bytes(b"\xff\xd8\xff\xe0 not text")
+    model = Translator(tgt="zh")
+    args = Namespace(text=["Save"], inputs=[], file=[str(good)])
+    assert model.prediction_inputs(args) == ["Save", "Open the file", "Close it"]
+    with pytest.raises(GraftError, match="photo.jpg: not UTF-8 text"):
+        model.prediction_inputs(Namespace(text=None, inputs=[str(binary)], file=None))
+    with pytest.raises(GraftError, match="missing.txt: no such file"):
+        model.prediction_inputs(Namespace(text=None, inputs=[], file=[str(tmp_path / "missing.txt")]))
+
+
 def test_language_errors():
     with pytest.raises(GraftError, match="both 'en'"):
         Translator(src="en", tgt="en")

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only speed,accuracy,scaling,detection,faces,generation,deploy,qa,probe,translation]``.
+"""``python -m benchmarks [--quick] [--only speed,accuracy,scaling,detection,faces,generation,deploy,qa,probe,translation,text]``.
 
 Writes ``benchmarks/results/<date>-<host>.json`` and ``.md`` plus ``-speed/-accuracy/-scaling/-detection.png``.
 Sections run with ``--only`` replace their part of an existing file of the same date and host.
@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from benchmarks import (accuracy, common, deploy, detection, faces, generation, probe, qa, report, scaling, speed,
-                        translation)
+                        text, translation)
 
 SECTIONS = {"speed": speed.run, "accuracy": accuracy.run, "scaling": scaling.run, "detection": detection.run,
             "faces": faces.run, "generation": generation.run, "deploy": deploy.run, "qa": qa.run,
-            "probe": probe.run, "translation": translation.run}
+            "probe": probe.run, "translation": translation.run, "text": text.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -7,7 +7,7 @@ from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
 SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa", "probe",
-                "translation")
+                "translation", "text")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -266,7 +266,52 @@ def markdown(results: dict) -> str:
     lines += _qa_markdown(results.get("qa"))
     lines += _probe_markdown(results.get("probe"))
     lines += _translation_markdown(results.get("translation"))
+    lines += _text_markdown(results.get("text"))
     return "\n".join(lines) + "\n"
+
+
+def _text_markdown(section: dict | None) -> list[str]:
+    """Test accuracy per strategy and of the TF-IDF baseline; the best in bold; auto's pick marked."""
+    if not section:
+        return []
+    s = section.get("settings", {})
+    lines = ["", "## Text classification on the chapter's examples (MiniLM-L6 vs TF-IDF)", "",
+             f"At most {s.get('per_class')} training texts per class (seeded draw from each train split, seed "
+             f"{s.get('seed')}); the whole test split. Test accuracy (balanced accuracy). TF-IDF: word 1-2-grams + "
+             "linear SVM, C by 3-fold CV, same training rows. `auto` marks the strategy `auto` picks for those "
+             "labels. Targets: graft's best >= TF-IDF on every set; `auto` within 1 point of the best strategy.", "",
+             "| dataset | train / test | feature extraction | fine-tune | LoRA | TF-IDF + SVM | best - TF-IDF | "
+             "auto - best |", "|---|---|---|---|---|---|---|---|"]
+    for row in section.get("datasets", []):
+        if "error" in row:
+            lines.append(f"| not measured: {row['error']} | | | | | | | |")
+            continue
+        fits = row["fits"]
+        good = {k: v for k, v in fits.items() if "test_accuracy" in v}
+        best = max(good, key=lambda k: good[k]["test_accuracy"], default=None)
+
+        def cell(key: str) -> str:
+            r = fits.get(key)
+            if not r:
+                return "—"
+            if "error" in r:
+                return f"error: {r['error'][:60]}"
+            text = f"{100 * r['test_accuracy']:.1f} ({100 * r['test_balanced_accuracy']:.1f})"
+            text = f"**{text}**" if key == best else text
+            return text + (" auto" if key == row["auto"] else "")
+        tf = row["tfidf"]
+        gap = f"{100 * (good[best]['test_accuracy'] - tf['test_accuracy']):+.1f}" if best else "—"
+        auto = (f"{100 * (good[row['auto']]['test_accuracy'] - good[best]['test_accuracy']):+.1f}"
+                if best and row["auto"] in good else "—")
+        lines.append(f"| {row['dataset']} | {row['train_rows']} / {row['test_rows']} | {cell('feature-extraction')} | "
+                     f"{cell('fine-tune')} | {cell('lora')} | {100 * tf['test_accuracy']:.1f} "
+                     f"({100 * tf['test_balanced_accuracy']:.1f}) | {gap} | {auto} |")
+    fit_s = [f"{row['dataset']} " + ", ".join(f"{k} {v['fit_s'] / 60:.1f}" for k, v in row["fits"].items()
+                                              if "fit_s" in v)
+             for row in section.get("datasets", []) if "fits" in row]
+    if fit_s:
+        lines += ["", "Fit minutes: " + "; ".join(fit_s) + "."]
+    return lines
 
 
 def _translation_markdown(section: dict | None) -> list[str]:

@@ -7,6 +7,7 @@ and BatchNorm trained, one learning rate), so the gap measures what the pretrain
 from __future__ import annotations
 
 import csv
+import math
 import random
 import statistics
 import tempfile
@@ -18,6 +19,18 @@ from benchmarks.common import elpv_full, image_files, minilm_dir, run_worker, su
 ANCHORS = {"Deitsch et al. 2019, CNN (full elpv, their split)": 88.42,
            "Deitsch et al. 2019, SVM (full elpv, their split)": 82.44}
 METHODS = ("scratch", "feature-extraction", "fine-tune")
+MIN_STEPS = 100  # every trained contestant gets at least this many optimizer steps, however small its data
+
+
+def epochs_for(per_class: int | None, classes: int, floor: int, batch: int = 32, val_fraction: float = 0.2,
+               min_steps: int = MIN_STEPS) -> int:
+    """Epochs giving at least ``min_steps`` optimizer steps on ``per_class`` x ``classes`` examples (80 % of them
+    train), never fewer than ``floor``: at 50 per class a fixed 5 epochs is 15 steps, which measures the step
+    count, not what pretrained weights are worth."""
+    if per_class is None:
+        return floor
+    steps_per_epoch = math.ceil(round(per_class * classes * (1 - val_fraction)) / batch)
+    return max(floor, math.ceil(min_steps / max(steps_per_epoch, 1)))
 
 
 def fit_eval(task: str, jobs: list[dict], test: str, threads: int, tokenizer: str | None = None) -> dict:
@@ -101,12 +114,13 @@ def run(quick: bool, threads: int, seed: int, workdir: Path, text: bool | None =
                 if method != "feature-extraction" and n == 200 and s != seed:
                     continue
                 jobs.append({"method": method, "per_class": n or "all", "seed": s, "train": str(train),
-                             "epochs": epochs, "image_size": image_size})
+                             "epochs": epochs_for(n, 2, epochs), "image_size": image_size})
         result = run_worker("accuracy.fit_eval", {"task": "image", "jobs": jobs, "test": str(test), "threads": threads},
                             True, threads, env_extra={"GRAFT_FEATURE_CACHE": cache})
         runs += result.get("result", []) if "error" not in result else [{**j, "error": result["error"]} for j in jobs]
     out = {"elpv": {"runs": runs, "summary": _summarise(runs), "anchors": ANCHORS,
-                    "settings": {"seeds": seeds, "image_size": image_size, "fine_tune_epochs": epochs,
+                    "settings": {"seeds": seeds, "image_size": image_size, "fine_tune_epochs": {
+                        str(n or "all"): epochs_for(n, 2, epochs) for n in trained_sizes}, "min_steps": MIN_STEPS,
                                  "head_epochs": 10, "feature_extraction_epochs": 30,
                                  "test_images": sum(len(v) for v in image_files(test).values()),
                                  "scratch": "weights=None, fine-tune unfreeze=all, train_bn, lr 1e-3, no lr decay"}}}
@@ -121,7 +135,7 @@ def _run_text(seeds, sizes, threads, seed, workdir: Path, test_per_class: int = 
     data = rotten_tomatoes(workdir / "data")
     test = _text_subset(data / "test.csv", workdir / "rt" / "test.csv", test_per_class, seed)
     cache = tempfile.mkdtemp(prefix="graft-bench-rt-cache-", dir=workdir)
-    jobs = [{"method": m, "per_class": n, "seed": s, "epochs": 3,
+    jobs = [{"method": m, "per_class": n, "seed": s, "epochs": epochs_for(n, 2, 3),
              "train": str(_text_subset(data / "train.csv", workdir / "rt" / f"train-{n}-{s}.csv", n, s))}
             for n in sizes for s in seeds for m in METHODS]
     result = run_worker("accuracy.fit_eval", {"task": "text", "jobs": jobs, "test": str(test), "threads": threads,
@@ -129,5 +143,6 @@ def _run_text(seeds, sizes, threads, seed, workdir: Path, test_per_class: int = 
                         env_extra={"GRAFT_FEATURE_CACHE": cache})
     runs = result.get("result", []) if "error" not in result else [{**j, "error": result["error"]} for j in jobs]
     return {"runs": runs, "summary": _summarise(runs),
-            "settings": {"seeds": seeds, "test_sentences": 2 * test_per_class, "fine_tune_epochs": 3,
+            "settings": {"seeds": seeds, "test_sentences": 2 * test_per_class, "min_steps": MIN_STEPS,
+                         "fine_tune_epochs": {str(n): epochs_for(n, 2, 3) for n in sizes},
                          "feature_extraction_epochs": 60}}

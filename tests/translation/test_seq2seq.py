@@ -58,6 +58,10 @@ def test_marian_fine_tune_save_load(tmp_path, pairs_file):
                        patience=None)
     model.fit(pairs_file, val=pairs_file)
     assert model.seq2seq is not None and model.strategy_used == "fine-tune"  # auto: all of it
+    default = Translator(str(folder), "fine-tune", tgt="zh")
+    default.load_base()
+    default.strategy_used = "fine-tune"
+    assert default.option("lr") == 5e-5  # a pretrained translation model's rate, not the warm-started one's
     report = model.run_report
     assert report["fine_tuned"]["val_loss"] < 0.5 * report["base_model"]["val_loss"]
     # a random model writes any of its tokens; the fitted one writes the targets' words, then stops

@@ -66,6 +66,7 @@ def test_feature_extraction_trains_the_decoder_only_and_round_trips(e5, tmp_path
     assert not torch.equal(after["decoder.bert.encoder.layer.0.crossattention.self.query.weight"],
                            before["decoder.bert.encoder.layer.0.crossattention.self.query.weight"])
     assert model.run_report["validation"]["base_model"] is None  # untrained cross-attention: no base to score
+    assert model.option("lr") == 5e-4  # new cross-attention: a higher rate than fine-tuning a translation model
     out = model.save(tmp_path / "bundle")
     sources = ["Open the file", "Close the tab"]
     assert graft.load(out).translate(sources) == model.translate(sources)

@@ -43,6 +43,9 @@ SCORED_SENTENCES = 200  # validation pairs translated after a fit (generation is
 SAMPLES = 3
 DECODE_BATCH = 16
 FINE_TUNE_LR = 5e-5
+# a warm-started encoder-decoder (new cross-attention): measured on 480 en->zh pairs, 30 steps, validation
+# perplexity 777 at 5e-4 against 2,075 at 5e-5 (Rothe et al. 2020 peak near 2.5e-4 after a long warm-up)
+WARM_START_LR = 5e-4
 # validation pairs at most: perplexity is scored before, during and after a fit, and 500 pairs measure it well;
 # a tenth of a 30k-pair memory would cost more than the training itself on a CPU
 MAX_VALIDATION = 500
@@ -73,9 +76,13 @@ class Translator(TextGenerator):
 
     def option(self, name: str):
         """Defaults, with the learning rate by strategy: 5e-4 for adapters, 5e-5 when whole layers train (the
-        usual rate for fine-tuning a pretrained translation model; higher rates undo what it knew)."""
-        if name == "lr" and self.lr is None and getattr(self, "strategy_used", None) == "fine-tune":
-            return FINE_TUNE_LR
+        usual rate for fine-tuning a pretrained translation model; higher rates undo what it knew), 5e-4 for a
+        warm-started encoder-decoder, whose cross-attention starts from nothing."""
+        if name == "lr" and self.lr is None and getattr(self, "strategy_used", None) in ("fine-tune",
+                                                                                         "feature-extraction"):
+            seq2seq = getattr(self, "seq2seq", None)
+            warm = seq2seq is not None and seq2seq.kind == "encoder-decoder"
+            return WARM_START_LR if warm else FINE_TUNE_LR
         return super().option(name)
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, src: str = "en", tgt: str = "zh",

@@ -8,7 +8,14 @@ not two). Built with transformers' ``EncoderDecoderModel``; nothing here is trai
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+
+# transformers' EncoderDecoderModel warns on every training step about a v4.12 change and a tensor copy of its own
+# making: nothing a user can act on, so kept out of the progress output
+warnings.filterwarnings("ignore", message="Version v4.12.0 introduces a better way", category=FutureWarning)
+warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning,
+                        module="transformers.models.encoder_decoder")
 
 
 def warm_started(folder: Path):

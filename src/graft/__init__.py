@@ -3,7 +3,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+
+class _NotMistral(logging.Filter):
+    """transformers 4.57.3-4.57.x warns that any local tokenizer of over 100k tokens saved by those versions
+    (multilingual-e5's, gemma's) has Mistral's broken regex and "will lead to incorrect tokenization"; graft's
+    folders are no Mistral tokenizers, so the alarm is dropped rather than shown to every user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fix_mistral_regex" not in record.getMessage()
+
+
+logging.getLogger("transformers.tokenization_utils_base").addFilter(_NotMistral())
 
 __all__ = ["ChatModel", "FaceRecognizer", "ImageClassifier", "ObjectDetector", "QuestionAnswerer", "TextClassifier",
            "TextGenerator",

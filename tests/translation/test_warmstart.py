@@ -80,3 +80,12 @@ def test_feature_extraction_needs_a_warm_started_model():
         model = Translator("smollm2-135m-instruct", "feature-extraction", tgt="zh")
         model.strategy_used = "feature-extraction"
         model.prepare_strategy()
+
+
+def test_no_false_mistral_tokenizer_alarm(e5_folder, caplog):
+    """transformers 4.57.x calls any large local tokenizer Mistral's broken one; graft drops that alarm."""
+    from transformers import AutoTokenizer
+
+    with caplog.at_level("WARNING"):
+        AutoTokenizer.from_pretrained(e5_folder, local_files_only=True)
+    assert "fix_mistral_regex" not in caplog.text

@@ -1,0 +1,42 @@
+"""The benchmark report's newer tables: text classification against TF-IDF, the matrix-multiply fraction, the
+step budget of the less-data runs."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from benchmarks import report  # noqa: E402
+from benchmarks.accuracy import epochs_for  # noqa: E402
+
+
+def _row(name: str, fe: float, ft: float, tfidf: float, auto: str = "fine-tune") -> dict:
+    fit = lambda acc: {"test_accuracy": acc, "test_balanced_accuracy": acc - 0.01, "fit_s": 60.0}  # noqa: E731
+    return {"dataset": name, "train_rows": 1000, "test_rows": 500, "auto": auto,
+            "fits": {"feature-extraction": fit(fe), "fine-tune": fit(ft), "lora": {"error": "boom"}},
+            "tfidf": {"test_accuracy": tfidf, "test_balanced_accuracy": tfidf}}
+
+
+def test_text_table_marks_the_best_and_compares_with_tfidf_and_auto():
+    lines = report._text_markdown({"datasets": [_row("sms-spam", 0.95, 0.98, 0.97, auto="feature-extraction")],
+                                   "settings": {"per_class": 500, "seed": 0}})
+    row = next(line for line in lines if line.startswith("| sms-spam"))
+    assert "**98.0 (97.0)**" in row  # fine-tune is the best
+    assert "95.0 (94.0) auto" in row  # auto's pick, not the best
+    assert row.rstrip(" |").endswith("+1.0 | -3.0")  # best - TF-IDF, auto - best
+    assert "error: boom" in row
+    assert report._text_markdown(None) == []
+
+
+def test_roofline_lines_give_the_fraction_of_the_matmul_rate():
+    speed = {"roofline": {"matmul_gflops": 100.0, "matmul_size": 2048, "gflop_per_image": {"resnet50": 8.0}},
+             "forward": {"resnet50": {"graft": {"images_per_s": 11.0}}}}
+    (line,) = report._roofline_lines(speed)
+    assert "88 GFLOP/s" in line and "**88 %**" in line
+    assert report._roofline_lines({"roofline": {"error": "boom"}}) == ["- fraction of the matrix-multiply rate: boom"]
+
+
+def test_small_sizes_get_at_least_100_steps():
+    assert epochs_for(50, 2, floor=5) == 34  # 80 training images, 3 batches of 32 an epoch
+    assert epochs_for(200, 2, floor=5) == 10
+    assert epochs_for(5000, 2, floor=5) == 5 and epochs_for(None, 2, floor=5) == 5

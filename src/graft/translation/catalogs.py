@@ -46,21 +46,28 @@ def clean(text: str, tilde_accelerators: bool = False) -> str:
 
 def gettext_pairs(tgt: str, pairs: Pairs) -> list[str]:
     """Add the installed system catalogs' English -> ``tgt`` pairs; return the catalogs read."""
-    import polib
-
     used = []
     for root in LOCALE_DIRS:
         for locale in GETTEXT_LOCALES.get(tgt, (tgt,)):
             for path in sorted((root / locale / "LC_MESSAGES").glob("*.mo")):
-                try:
-                    catalog = polib.mofile(str(path))
-                except (OSError, ValueError, UnicodeDecodeError):
-                    continue
-                used.append(f"{locale}/{path.name}")
-                for entry in catalog:
-                    target = entry.msgstr or (entry.msgstr_plural or {}).get(0, "")
-                    pairs.add(clean(entry.msgid), clean(target), f"{path}: {entry.msgid[:40]!r}")
+                if _add_catalog(path, pairs, clean):
+                    used.append(f"{locale}/{path.name}")
     return used
+
+
+def _add_catalog(path: Path, pairs: Pairs, tidy) -> bool:
+    """Add one ``.mo`` catalog's msgid -> msgstr (a plural's singular) pairs, each side through ``tidy``;
+    False where the file cannot be read as a catalog."""
+    import polib
+
+    try:
+        catalog = polib.mofile(str(path))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    for entry in catalog:
+        target = entry.msgstr or (entry.msgstr_plural or {}).get(0, "")
+        pairs.add(tidy(entry.msgid), tidy(target), f"{path}: {entry.msgid[:40]!r}")
+    return True
 
 
 def firefox_pairs(tgt: str, pairs: Pairs) -> list[str]:
@@ -84,26 +91,17 @@ def firefox_pairs(tgt: str, pairs: Pairs) -> list[str]:
 
 def libreoffice_pairs(tgt: str, pairs: Pairs) -> list[str]:
     """Add LibreOffice's English -> ``tgt`` catalog pairs (where the asset is installed); return the catalogs."""
-    import polib
-
     root = assets.find("libreoffice-l10n")
     locale = LIBREOFFICE_LOCALES.get(tgt)
     if root is None or locale is None or not (root / locale).is_dir():
         return []
-    used = []
-    for path in sorted((root / locale).glob("*.mo")):
-        try:
-            catalog = polib.mofile(str(path))
-        except (OSError, ValueError, UnicodeDecodeError):
-            continue
-        used.append(path.name)
-        for entry in catalog:
-            source, target = entry.msgid, entry.msgstr or (entry.msgstr_plural or {}).get(0, "")
-            for term, name in LIBREOFFICE_TERMS.items():  # product names stay names: same on both sides
-                source, target = source.replace(term, name), target.replace(term, name)
-            pairs.add(clean(source, tilde_accelerators=True), clean(target, tilde_accelerators=True),
-                      f"{path}: {entry.msgid[:40]!r}")
-    return used
+
+    def tidy(text: str) -> str:
+        for term, name in LIBREOFFICE_TERMS.items():  # product names stay names: same on both sides
+            text = text.replace(term, name)
+        return clean(text, tilde_accelerators=True)
+
+    return [path.name for path in sorted((root / locale).glob("*.mo")) if _add_catalog(path, pairs, tidy)]
 
 
 def fluent_messages(text: str) -> dict[str, str]:

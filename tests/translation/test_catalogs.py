@@ -87,3 +87,21 @@ def test_ui_translations_refuses_other_targets(tmp_path):
 
     with pytest.raises(DataError, match="ui-translations has zh, ar, ur as --tgt"):
         datasets.ui_translations(tmp_path, tgt="fr")
+
+
+def test_ui_translations_are_the_same_file_in_every_process(tmp_path):
+    """Seeded training needs the same rows in the same order: no set's hash order may leak into the file."""
+    import os
+    import subprocess
+    import sys
+
+    files = []
+    for seed in ("1", "2"):
+        root = tmp_path / seed
+        code = f"from graft import datasets; datasets.ui_translations({str(root)!r}, tgt='ur')"
+        done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            pytest.skip(done.stderr.strip().splitlines()[-1])
+        files.append((root / "ui-translations-ur" / "train.tsv").read_bytes())
+    assert files[0] == files[1]

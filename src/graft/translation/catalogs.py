@@ -84,7 +84,7 @@ def firefox_pairs(tgt: str, pairs: Pairs) -> list[str]:
         english = fluent_messages(original.read_text(encoding="utf-8"))
         translated = fluent_messages(path.read_text(encoding="utf-8"))
         used.append(str(path.relative_to(root / locale)))
-        for key in english.keys() & translated.keys():
+        for key in (k for k in english if k in translated):  # file order: a set's order changes per process
             pairs.add(clean(english[key]), clean(translated[key]), f"{path}: {key}")
     return used
 

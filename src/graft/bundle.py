@@ -12,10 +12,12 @@ import json
 import os
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from graft.errors import BundleError
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -46,6 +48,8 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def save_weights(directory: Path, state: dict[str, torch.Tensor], config: dict) -> None:
     """Write weights then config (with their hash), each atomically."""
+    from safetensors.torch import save_file
+
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{WEIGHTS}.tmp"
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
@@ -105,6 +109,8 @@ def load_weights(directory: str | Path, config: dict) -> dict[str, torch.Tensor]
     if _sha256(path) != config.get("weights_sha256"):
         raise BundleError(f"{path} does not match the sha256 recorded in {CONFIG}: "
                           "the file was changed or damaged; refusing to load it")
+    from safetensors.torch import load_file
+
     return load_file(path)
 
 

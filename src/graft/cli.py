@@ -216,10 +216,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    from graft.runtime import configure
-
-    configure(fast=not args.no_fast)
     from graft import commands
+
+    if args.command not in commands.CONFIGURE_LATER:
+        from graft.runtime import configure
+
+        configure(fast=False if args.no_fast else None)  # None: GRAFT_FAST decides
 
     try:
         return getattr(commands, args.command)(args) or 0

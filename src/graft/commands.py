@@ -8,6 +8,9 @@ from pathlib import Path
 from graft.errors import GraftError
 from graft.tasks import infer_task
 
+# commands that set up torch themselves, only when they need it (`predict` may answer without torch)
+CONFIGURE_LATER = {"predict"}
+
 
 def fit_task(args) -> str:
     """The task of a `graft fit`: --task, the resumed run's, or inferred from DATA and --backbone."""
@@ -107,9 +110,20 @@ def _load(name: str, task: str | None = None, args=None):
 
 
 def predict(args) -> int:
+    from graft.deploy import quick
+
+    answered = quick.predict(args)  # without torch, where the model's network runs as ONNX
+    if answered is not None:
+        results, formatted = answered
+        print(json.dumps(results, indent=2) if args.json else formatted(results))
+        return 0
+    from graft.runtime import configure
+
+    configure(fast=False if args.no_fast else None)  # None: GRAFT_FAST decides
     model = _load(args.model, getattr(args, "task", None), args)
     results = model.predict(model.prediction_inputs(args), **model.prediction_options(args))
-    print(json.dumps(results, indent=2) if args.json else model.format_predictions(results))
+    print(json.dumps(results, indent=2) if args.json else model.format_predictions(results), flush=True)
+    quick.remember(args.model, model, args)  # convert once, so the next run takes the quick path
     return 0
 
 

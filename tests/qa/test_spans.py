@@ -75,3 +75,35 @@ def test_a_very_long_question_is_cut_and_the_context_still_windowed(tokenizer):
     example = QAExample("q", long_question, CONTEXT, [])
     windows = make_windows(tokenizer, [example], max_length=128, stride=32)
     assert len(windows) >= 2 and all(any(o is not None for o in offsets) for offsets in windows.offsets)
+
+
+def _every_pair(examples, windows, starts, ends, top_k, max_answer_tokens):
+    """Reference: every (start, end) pair of context tokens, scored one by one."""
+    out = []
+    for owner, example in enumerate(examples):
+        found = {}
+        for w in (v for v in range(len(windows)) if windows.example[v] == owner):
+            inside = [i for i, o in enumerate(windows.offsets[w]) if o is not None]
+            for s in inside:
+                for e in inside:
+                    if s <= e < s + max_answer_tokens:
+                        span = (windows.offsets[w][s][0], windows.offsets[w][e][1])
+                        found[span] = max(found.get(span, float("-inf")), float(starts[w, s] + ends[w, e]))
+        best = sorted(found.items(), key=lambda item: -item[1])[:top_k]
+        out.append([(example.context[a:b], score) for (a, b), score in best])
+    return out
+
+
+def test_batched_span_scoring_agrees_with_scoring_every_pair(tokenizer):
+    """With as many candidates as tokens, the tensor scoring must find exactly the best pairs by brute force,
+    across windows and examples (the no-answer score is each example's lowest first-token score)."""
+    examples = [_example(), QAExample("t", "When will it open?", "It opens in 2008, the council said.", [])]
+    windows = make_windows(tokenizer, examples, max_length=64, stride=16)
+    generator = torch.Generator().manual_seed(0)
+    starts, ends = torch.randn(len(windows), 64, generator=generator), torch.randn(len(windows), 64, generator=generator)
+    found = best_spans(examples, windows, starts, ends, top_k=3, max_answer_tokens=5, candidates=64)
+    expected = _every_pair(examples, windows, starts, ends, top_k=3, max_answer_tokens=5)
+    for (spans, null), reference, owner in zip(found, expected, range(len(examples))):
+        assert [(s.text, round(s.score, 4)) for s in spans] == [(t, round(v, 4)) for t, v in reference]
+        rows = [w for w in range(len(windows)) if windows.example[w] == owner]
+        assert null == pytest.approx(min(float(starts[w, 0] + ends[w, 0]) for w in rows))

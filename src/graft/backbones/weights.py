@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from graft.backbones.registry import AssetFile, BackboneCfg, HubModel, PackageFile, UrlFile
 from graft.errors import WeightsNotFound
+from graft.paths import graft_home
 
 HUB_HOST = "huggingface.co"
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
@@ -30,10 +31,6 @@ class ResolvedWeights:
     location: Path
     source: str  # human description: "explicit", "cache", "package ...", "hf://..."
     sha256: str
-
-
-def graft_home() -> Path:
-    return Path(os.environ.get("GRAFT_HOME", Path.home() / ".cache" / "graft"))
 
 
 def transformers_folder(cfg: BackboneCfg, found: ResolvedWeights) -> ResolvedWeights:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from graft.bundle import read_json
 from graft.errors import BundleError, GraftError
@@ -53,9 +52,13 @@ class ExportedNetwork:
         if self.kind == "onnx":
             self._session = _onnx_session(self.path, threads)
         else:
+            import torch
+
             self._program = torch.export.load(str(self.path)).module()
 
-    def __call__(self, **batch: torch.Tensor):
+    def __call__(self, **batch):
+        import torch
+
         missing = [n for n in self.input_names if n not in batch]
         if missing:
             raise GraftError(f"{self.path}: inputs {', '.join(missing)} are missing")

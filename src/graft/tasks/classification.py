@@ -26,6 +26,7 @@ from graft.heads import BackboneWithHead, HeadOnFeatures, classification_head, f
 from graft.progress import log
 from graft.runtime import autocast_dtype, configure, inference_context
 from graft.tasks.base import Task
+from graft.tasks.classification_output import format_predictions, ranked_predictions
 
 
 class LabelledData:
@@ -364,12 +365,7 @@ class Classifier(Task):
         """For each input: its top class, score, and the ``top_k`` (class, probability) pairs."""
         self.require_model()
         items = self.read_unlabelled(inputs)
-        probs = self.logits(items).softmax(1)
-        k = max(1, min(top_k, len(self.classes)))
-        values, indices = probs.topk(k, dim=1)
-        return [{"input": str(item), "label": self.classes[int(i[0])], "score": float(v[0]),
-                 "top_k": [{"label": self.classes[int(j)], "score": float(s)} for s, j in zip(v, i)]}
-                for item, v, i in zip(items, values, indices)]
+        return ranked_predictions(items, self.logits(items).softmax(1).numpy(), self.classes, top_k)
 
     # ---- saving and loading ------------------------------------------------------------------------
     def config(self) -> dict:
@@ -445,12 +441,7 @@ class Classifier(Task):
 
     @staticmethod
     def format_predictions(results: list[dict]) -> str:
-        lines = []
-        for r in results:
-            alternatives = "  ".join(f"{t['label']} {t['score']:.3f}" for t in r["top_k"][1:])
-            lines.append(f"{r['input'][:80]}\t{r['label']}\t{r['score']:.3f}"
-                         f"{('  ' + alternatives) if alternatives else ''}")
-        return "\n".join(lines)
+        return format_predictions(results)
 
     @classmethod
     def from_bundle(cls, directory: str | Path, config: dict) -> Classifier:

@@ -7,7 +7,7 @@ from statistics import median
 
 TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
 SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa", "probe",
-                "translation", "text")
+                "translation", "text", "int8")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -267,6 +267,7 @@ def markdown(results: dict) -> str:
     lines += _probe_markdown(results.get("probe"))
     lines += _translation_markdown(results.get("translation"))
     lines += _text_markdown(results.get("text"))
+    lines += _int8_markdown(results.get("int8"))
     return "\n".join(lines) + "\n"
 
 
@@ -347,6 +348,27 @@ def _translation_markdown(section: dict | None) -> list[str]:
         for name, rate in speed["sentences_per_s"].items():
             lines.append(f"| {name} | {rate:.2f} | {speed['speedup'].get(name, 1.0):.2f}x | "
                          f"{speed['identical_outputs'].get(name, speed['sentences'])} of {speed['sentences']} |")
+    return lines
+
+
+def _int8_markdown(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    lines = ["", "## An int8 frozen trunk (onnxruntime static int8) vs graft's fp32 trunk", "",
+             "Images/s at batch 32 (224 px, real images, interleaved rounds in one process) and test accuracy of a "
+             "logistic-regression probe (C by 5-fold CV) on each trunk's features. Target: int8 >= 1.8x graft's "
+             "fp32 trunk with <= 0.5 point change in accuracy.", "",
+             "| backbone | data (train / test) | graft fp32 | onnxruntime fp32 | onnxruntime int8 | int8 / graft fp32 | "
+             "probe accuracy fp32 → int8 | feature cosine |", "|---|---|---|---|---|---|---|---|"]
+    for r in section.get("rows", []):
+        if "error" in r:
+            lines.append(f"| not measured: {r['error'][:80]} | | | | | | | |")
+            continue
+        rate, acc = r["images_per_s"], r["probe_accuracy"]
+        lines.append(f"| {r['model']} | {Path(r['data']).name} ({r['train']} / {r['test']}) | {rate['graft_fp32']} | "
+                     f"{rate['onnxruntime_fp32']} | {rate['onnxruntime_int8']} | {r['int8_speedup_vs_graft_fp32']}x | "
+                     f"{acc['graft_fp32']['accuracy']} → {acc['onnxruntime_int8']['accuracy']} "
+                     f"({r['accuracy_change_points']:+.2f}) | {r['mean_cosine_fp32_vs_int8_test_features']} |")
     return lines
 
 

@@ -40,3 +40,16 @@ def test_small_sizes_get_at_least_100_steps():
     assert epochs_for(50, 2, floor=5) == 34  # 80 training images, 3 batches of 32 an epoch
     assert epochs_for(200, 2, floor=5) == 10
     assert epochs_for(5000, 2, floor=5) == 5 and epochs_for(None, 2, floor=5) == 5
+
+
+def test_int8_table_shows_the_speedup_and_the_accuracy_change():
+    row = {"model": "mobilenet_v2", "data": "/x/elpv-binary", "train": 100, "test": 50,
+           "images_per_s": {"graft_fp32": 150.0, "onnxruntime_fp32": 110.0, "onnxruntime_int8": 200.0},
+           "int8_speedup_vs_graft_fp32": 1.33, "probe_accuracy": {"graft_fp32": {"accuracy": 80.0},
+                                                                  "onnxruntime_int8": {"accuracy": 79.0}},
+           "accuracy_change_points": -1.0, "mean_cosine_fp32_vs_int8_test_features": 0.95}
+    lines = report._int8_markdown({"rows": [row, {"error": "no onnxruntime"}]})
+    assert any(line.startswith("| mobilenet_v2 | elpv-binary (100 / 50) | 150.0 | 110.0 | 200.0 | 1.33x | "
+                               "80.0 → 79.0 (-1.00) | 0.95 |") for line in lines)
+    assert any("not measured: no onnxruntime" in line for line in lines)
+    assert report._int8_markdown(None) == []

@@ -1,0 +1,177 @@
+"""An int8 frozen trunk: onnxruntime static int8 against graft's fp32 trunk, speed and feature-extraction accuracy.
+
+For each CNN with real weights here (MobileNetV2, EfficientNet-Lite0) and each real image set (elpv cells; the
+four-level elpv labels as a second task): the backbone's pooled features computed (a) by graft's fp32 frozen
+encoder (the oneDNN trace on this CPU) and (b) by onnxruntime on the same network exported to ONNX and quantized
+statically (QDQ, per-channel int8 weights, uint8 activations calibrated on 128 real training images; graft's own
+``graft export --quantize int8`` recipe). Speed: images/s of each at batch 32 on the same 224-px real images,
+interleaved in one process. Accuracy: a logistic-regression probe (standardised features, C by 5-fold CV over
+graft's grid) fitted on each set of training features, scored on the test split.
+
+``python -m benchmarks.int8 --root ELPV_DIR [--model mobilenet_v2] [--threads T]`` prints one row as JSON.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+MODELS = ("mobilenet_v2", "efficientnet_lite0")
+
+
+def _probe(x_train, y_train, x_test, y_test) -> dict:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from graft.heads import PROBE_C
+
+    probe = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=list(PROBE_C), cv=5, max_iter=3000))
+    predicted = probe.fit(x_train, y_train).predict(x_test)
+    return {"accuracy": round(100 * float(np.mean(predicted == y_test)), 2),
+            "balanced_accuracy": round(100 * float(balanced_accuracy_score(y_test, predicted)), 2)}
+
+
+def _quantize_static(path: Path, calibration: list[dict], method: str) -> str:
+    """graft export's static recipe (QDQ, per-channel int8 weights, uint8 activations), with a choice of how
+    activation ranges are calibrated: min-max (graft's), entropy or the 99.999th percentile."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from graft.deploy.export import _Calibration
+
+    prepared, quantized = path.with_name("prepared.onnx"), path.with_name("quantized.onnx")
+    quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    quantize_static(str(prepared), str(quantized), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=methods[method])
+    quantized.replace(path)
+    inputs = sum(len(next(iter(b.values()))) for b in calibration)
+    return f"int8 static (QDQ, per-channel weights, {method} calibration on {inputs} real inputs)"
+
+
+def trunk(model: str, root: str, threads: int, seed: int = 0, calibration: int = 128, rounds: int = 5,
+          calibrate: str = "minmax") -> dict:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from graft import ImageClassifier
+    from graft.runtime import configure, inference_context
+
+    configure(fast=True, threads=threads)
+    root = Path(root)
+    clf = ImageClassifier(model, "feature-extraction", seed=seed)
+    train, test = clf.read_labelled(root / "train"), clf.read_labelled(root / "test")
+    classes = sorted(set(train.labels))
+    backbone = clf.build_backbone("pretrained").eval()
+    transform = clf.transform(False)
+
+    def pixels(paths):
+        from graft.data.images import load_image
+
+        return torch.stack([transform(load_image(p)) for p in paths])
+
+    rng = np.random.default_rng(seed)
+    calib_paths = [train.inputs[i] for i in rng.permutation(len(train.inputs))[:calibration]]
+    calib = [{"pixel_values": pixels(calib_paths[i:i + 32])} for i in range(0, len(calib_paths), 32)]
+
+    class Trunk(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, pixel_values):
+            return self.net(pixel_values=pixel_values)
+
+    work = Path(tempfile.mkdtemp(prefix="graft-int8-"))
+    fp32_file, int8_file = work / "fp32.onnx", work / "int8.onnx"
+    sample = calib[0]["pixel_values"][:2]
+    for path in (fp32_file, int8_file):
+        torch.onnx.export(Trunk(backbone).float(), (sample,), str(path), input_names=["pixel_values"],
+                          output_names=["features"], dynamic_axes={"pixel_values": {0: "b"}, "features": {0: "b"}},
+                          dynamo=False, opset_version=17)
+    start = time.perf_counter()
+    how = _quantize_static(int8_file, calib, calibrate)
+    quantize_s = time.perf_counter() - start
+
+    def session(path):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    sessions = {"onnxruntime_fp32": session(fp32_file), "onnxruntime_int8": session(int8_file)}
+    encode = backbone.frozen_encoder()  # what graft's feature extraction calls: the fp32 trace where it pays off
+
+    def graft_fp32(x):
+        with inference_context():
+            return encode(pixel_values=torch.from_numpy(x)).float().numpy()
+
+    run = {"graft_fp32": graft_fp32,
+           **{name: (lambda x, s=s: s.run(None, {"pixel_values": x})[0]) for name, s in sessions.items()}}
+    batch = calib[0]["pixel_values"].numpy()
+    for fn in run.values():  # warm-up (the trace is built on the first call)
+        fn(batch)
+    times: dict[str, list[float]] = {name: [] for name in run}
+    for _ in range(rounds):
+        for name, fn in run.items():
+            start = time.perf_counter()
+            fn(batch)
+            times[name].append(time.perf_counter() - start)
+    rate = {name: len(batch) / statistics.median(t) for name, t in times.items()}
+
+    def features(fn, paths):
+        return np.concatenate([fn(pixels(paths[i:i + 32]).numpy()) for i in range(0, len(paths), 32)])
+
+    y_train = np.array([classes.index(label) for label in train.labels])
+    y_test = np.array([classes.index(label) for label in test.labels])
+    accuracy, agreement = {}, {}
+    feats = {}
+    for name in ("graft_fp32", "onnxruntime_int8"):
+        feats[name] = (features(run[name], train.inputs), features(run[name], test.inputs))
+        accuracy[name] = _probe(feats[name][0], y_train, feats[name][1], y_test)
+    a, b = feats["graft_fp32"][1], feats["onnxruntime_int8"][1]
+    cosine = float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)))
+    agreement["mean_cosine_fp32_vs_int8_test_features"] = round(cosine, 4)
+    return {"model": model, "data": str(root), "train": len(y_train), "test": len(y_test), "classes": classes,
+            "threads": threads, "batch": len(batch), "images_per_s": {k: round(v, 1) for k, v in rate.items()},
+            "int8_speedup_vs_graft_fp32": round(rate["onnxruntime_int8"] / rate["graft_fp32"], 2),
+            "quantization": how, "quantize_s": round(quantize_s, 1), "probe_accuracy": accuracy,
+            "accuracy_change_points": round(accuracy["onnxruntime_int8"]["accuracy"]
+                                            - accuracy["graft_fp32"]["accuracy"], 2), **agreement}
+
+
+def run(quick: bool, threads: int, seed: int, workdir: Path) -> dict:
+    from benchmarks.common import run_worker
+    from graft import datasets
+
+    limit = 60 if quick else None
+    sets = {"elpv": datasets.elpv(workdir / "data", "binary", limit_per_class=limit),
+            "elpv-4level": datasets.elpv(workdir / "data", "4level", limit_per_class=limit)}
+    models = MODELS[:1] if quick else MODELS
+    rows = [run_worker("int8.trunk", {"model": model, "root": str(root), "threads": threads, "seed": seed},
+                       True, threads, timeout=3600) for model in models for root in sets.values()]
+    return {"rows": rows}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.int8", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="an image-class folder with train/ and test/")
+    parser.add_argument("--model", default="mobilenet_v2", choices=MODELS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--calibrate", default="minmax", choices=["minmax", "entropy", "percentile"])
+    args = parser.parse_args(argv)
+    print(json.dumps(trunk(args.model, args.root, args.threads, calibrate=args.calibrate), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -39,6 +39,7 @@ def speed(bundle: str, test: str, threads: int, rounds: int = 3) -> dict:
 
     import graft
     from graft.qa.data import read_qa
+    from graft.qa.metrics import squad_scores
 
     torch.set_num_threads(threads)
     qa = graft.load(bundle)
@@ -63,10 +64,15 @@ def speed(bundle: str, test: str, threads: int, rounds: int = 3) -> dict:
             times[name].append(time.perf_counter() - start)
     rate = {name: len(examples) / statistics.median(t) for name, t in times.items()}
     same = sum(a.strip() == b.strip() for a, b in zip(answers["graft"], answers["transformers_pipeline"]))
+    f1 = {name: squad_scores({e.id: a for e, a in zip(examples, found)}, examples)["f1"]
+          for name, found in answers.items()}
+    engine = qa.answering_model()
     return {"questions": len(examples), "threads": threads, "rounds": rounds,
             "questions_per_s": {k: round(v, 2) for k, v in rate.items()},
             "speedup_vs_pipeline": round(rate["graft"] / rate["transformers_pipeline"], 2),
-            "identical_answers": same, "model": bundle}
+            "identical_answers": same, "f1": f1,
+            "graft_engine": f"{type(engine).__name__} {getattr(engine, 'precision', str(getattr(engine, 'dtype', '')))}",
+            "model": bundle}
 
 
 def run(quick: bool, threads: int, seed: int, workdir: Path) -> dict:

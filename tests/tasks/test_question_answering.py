@@ -41,7 +41,11 @@ def test_fit_evaluate_predict_save_load_api(bbc_qa, tmp_path):
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "metrics.json", "tokenizer"}
     question = [(doc["qas"][0]["question"], doc["context"])]
     before, after = qa.predict(question, top_k=3), graft.load(out).predict(question, top_k=3)
-    assert before == after
+    spans = lambda result: [(a["answer"], a["start"], a["end"]) for a in result[0]["answers"]]  # noqa: E731
+    assert spans(before) == spans(after)
+    # scores: the same up to bf16 rounding (the CPU engine computes in bf16 where the CPU has it)
+    assert [a["score"] for a in before[0]["answers"]] == pytest.approx([a["score"] for a in after[0]["answers"]],
+                                                                     abs=0.01)
     answer = before[0]["answers"][0]
     assert doc["context"][answer["start"]:answer["end"]] == answer["answer"] and len(before[0]["answers"]) == 3
 

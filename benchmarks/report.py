@@ -285,7 +285,7 @@ def _text_markdown(section: dict | None) -> list[str]:
              "auto - best |", "|---|---|---|---|---|---|---|---|"]
     for row in section.get("datasets", []):
         if "error" in row:
-            lines.append(f"| not measured: {row['error']} | | | | | | | |")
+            lines.append(f"| {row.get('dataset', '')} | not measured: {row['error']} | | | | | | |")
             continue
         fits = row["fits"]
         good = {k: v for k, v in fits.items() if "test_accuracy" in v}

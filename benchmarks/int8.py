@@ -95,7 +95,9 @@ def trunk(model: str, root: str, threads: int, seed: int = 0, calibration: int =
     fp32_file, int8_file = work / "fp32.onnx", work / "int8.onnx"
     sample = calib[0]["pixel_values"][:2]
     for path in (fp32_file, int8_file):
-        torch.onnx.export(Trunk(backbone).float(), (sample,), str(path), input_names=["pixel_values"],
+        # a copy: the TorchScript-based exporter changes timm's EfficientNet-Lite0 in place (its outputs after an
+        # export differ from before by as much as their own scale), and the torch trunks below must stay intact
+        torch.onnx.export(Trunk(copy.deepcopy(backbone)).float(), (sample,), str(path), input_names=["pixel_values"],
                           output_names=["features"], dynamic_axes={"pixel_values": {0: "b"}, "features": {0: "b"}},
                           dynamo=False, opset_version=17)
     start = time.perf_counter()

@@ -44,12 +44,13 @@ def test_small_sizes_get_at_least_100_steps():
 
 def test_int8_table_shows_the_speedup_and_the_accuracy_change():
     row = {"model": "mobilenet_v2", "data": "/x/elpv-binary", "train": 100, "test": 50,
+           "quantization": "int8 static (QDQ, per-channel weights, minmax calibration on 128 real inputs)",
            "images_per_s": {"graft_fp32": 150.0, "onnxruntime_fp32": 110.0, "onnxruntime_int8": 200.0},
            "int8_engine": "onnxruntime_int8", "int8_speedup_vs_graft_fp32": 1.33,
            "probe_accuracy": {"graft_fp32": {"accuracy": 80.0}, "int8": {"accuracy": 79.0}},
            "accuracy_change_points": -1.0, "mean_cosine_fp32_vs_int8_test_features": 0.95}
     lines = report._int8_markdown({"rows": [row, {"error": "no onnxruntime"}]})
-    assert any(line.startswith("| mobilenet_v2 | elpv-binary (100 / 50) | 150.0 | 110.0 / 200.0 | — / — | 1.33x "
+    assert any(line.startswith("| mobilenet_v2 | elpv-binary (100 / 50), minmax | 150.0 | 110.0 / 200.0 | — / — | 1.33x "
                                "(onnxruntime_int8) | 80.0 → 79.0 (-1.00) | 0.95 |") for line in lines)
     assert any("not measured: no onnxruntime" in line for line in lines)
     assert report._int8_markdown(None) == []

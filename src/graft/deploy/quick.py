@@ -110,14 +110,14 @@ def image_array(image, preprocessing: dict) -> np.ndarray:
 
 def _classify_images(path: Path, info: dict, args) -> tuple[list[dict], object] | None:
     from graft.data.images import list_images, load_image
-    from graft.deploy.runtime import _onnx_session
+    from graft.deploy.runtime import onnx_session
     from graft.tasks.classification_output import format_predictions, ranked_predictions
 
     if getattr(args, "text", None) or not getattr(args, "inputs", None):
         return None
     config = info["config"]
     items = list_images(args.inputs)
-    session = _onnx_session(path, int(os.environ.get("GRAFT_THREADS", "0")) or None)
+    session = onnx_session(path, int(os.environ.get("GRAFT_THREADS", "0")) or None)
     name = info["inputs"][0]
     probabilities = []
     for i in range(0, len(items), BATCH):

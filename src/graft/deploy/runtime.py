@@ -50,7 +50,7 @@ class ExportedNetwork:
         self.output_names = list(output_names or ["output"])
         self.kind = SUFFIXES[self.path.suffix.lower()]
         if self.kind == "onnx":
-            self._session = _onnx_session(self.path, threads)
+            self._session = onnx_session(self.path, threads)
         else:
             import torch
 
@@ -73,7 +73,7 @@ class ExportedNetwork:
         return outputs[0] if len(self.output_names) == 1 else tuple(outputs)
 
 
-def _onnx_session(path: Path, threads: int | None):
+def onnx_session(path: Path, threads: int | None):
     try:
         import onnxruntime as ort
     except ImportError:

@@ -37,26 +37,6 @@ def _probe(x_train, y_train, x_test, y_test) -> dict:
             "balanced_accuracy": round(100 * float(balanced_accuracy_score(y_test, predicted)), 2)}
 
 
-def _quantize_static(path: Path, calibration: list[dict], method: str) -> str:
-    """graft export's static recipe (QDQ, per-channel int8 weights, uint8 activations), with a choice of how
-    activation ranges are calibrated: min-max (graft's), entropy or the 99.999th percentile."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from graft.deploy.export import _Calibration
-
-    prepared, quantized = path.with_name("prepared.onnx"), path.with_name("quantized.onnx")
-    quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
-    quantize_static(str(prepared), str(quantized), _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=methods[method])
-    quantized.replace(path)
-    inputs = sum(len(next(iter(b.values()))) for b in calibration)
-    return f"int8 static (QDQ, per-channel weights, {method} calibration on {inputs} real inputs)"
-
-
 def trunk(model: str, root: str, threads: int, seed: int = 0, calibration: int = 128, rounds: int = 5,
           calibrate: str = "minmax") -> dict:
     import numpy as np
@@ -64,6 +44,7 @@ def trunk(model: str, root: str, threads: int, seed: int = 0, calibration: int =
     import torch
 
     from graft import ImageClassifier
+    from graft.deploy.export import _quantize
     from graft.runtime import autocast_dtype, configure, inference_context
 
     configure(fast=True, threads=threads)
@@ -101,7 +82,7 @@ def trunk(model: str, root: str, threads: int, seed: int = 0, calibration: int =
                           output_names=["features"], dynamic_axes={"pixel_values": {0: "b"}, "features": {0: "b"}},
                           dynamo=False, opset_version=17)
     start = time.perf_counter()
-    how = _quantize_static(int8_file, calib, calibrate)
+    how = _quantize(int8_file, "static", calib, ranges=calibrate)  # graft export's recipe
     quantize_s = time.perf_counter() - start
 
     def session(path):

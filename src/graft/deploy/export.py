@@ -138,17 +138,25 @@ class _Calibration:
         return next(self._feeds, None)
 
 
-def _quantize(path: Path, method: str, calibration: list[dict]) -> str:
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+def _quantize(path: Path, method: str, calibration: list[dict], ranges: str = "minmax") -> str:
+    """Quantize the ONNX file at ``path`` in place. ``ranges``: how a static quantization calibrates activation
+    ranges, "minmax" (graft's default), "entropy" or "percentile" (compared in ``benchmarks/int8.py``; the last
+    two are onnxruntime's histogram calibrators, which fail on calibration batches of unequal size)."""
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared, quantized = path.with_name("prepared.onnx"), path.with_name("quantized.onnx")
     quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
     if method == "static":
+        calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                     "percentile": CalibrationMethod.Percentile}[ranges]
         quantize_static(str(prepared), str(quantized), _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=calibrate)
         inputs = sum(len(next(iter(b.values()))) for b in calibration)
-        what = f"int8 static quantization (QDQ, per-channel weights, calibrated on {inputs} real inputs)"
+        what = (f"int8 static quantization (QDQ, per-channel weights, {ranges} ranges, calibrated on {inputs} real "
+                "inputs)")
     else:
         # per-channel weights: top-1 agreement with fp32 0.87 -> 0.94 on MiniLM film reviews
         quantize_dynamic(str(prepared), str(quantized), weight_type=QuantType.QInt8, per_channel=True)

@@ -33,7 +33,6 @@ class Windows:
     inputs: dict[str, torch.Tensor]  # input_ids, attention_mask (and token_type_ids where the model has them)
     example: list[int]  # the example each window comes from
     offsets: list[list[tuple[int, int] | None]]  # per token: its characters in the context, None outside it
-    in_context: torch.Tensor  # bool (windows, tokens): the token is part of the context
     starts: torch.Tensor | None = None  # training targets (token positions in the window; 0 = no answer)
     ends: torch.Tensor | None = None
 
@@ -67,8 +66,7 @@ def make_windows(tokenizer, examples: list[QAExample], max_length: int = 384, st
         ids = enc.sequence_ids(w)
         offsets.append([tuple(o) if s == context_id else None for o, s in zip(mapping[w], ids)])
     inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    in_context = torch.tensor([[o is not None for o in row] for row in offsets], dtype=torch.bool)
-    windows = Windows(inputs, owners, offsets, in_context.reshape(len(offsets), -1))
+    windows = Windows(inputs, owners, offsets)
     if with_targets:
         starts, ends = [], []
         for w, owner in enumerate(owners):
@@ -109,9 +107,11 @@ def best_spans(examples: list[QAExample], windows: Windows, start_logits: torch.
 
     The candidate pairs of all windows are scored in one tensor operation; only the few best pairs of each
     example become Python objects (scoring every pair in Python cost about 8 % of answering time)."""
+    if not len(windows):
+        return [([], -1e9) for _ in examples]
     start_logits, end_logits = start_logits.float(), end_logits.float()
     null_scores = (start_logits[:, 0] + end_logits[:, 0]).tolist()
-    outside = ~windows.in_context
+    outside = torch.tensor([[o is None for o in row] for row in windows.offsets], dtype=torch.bool)
     k = min(candidates, start_logits.shape[1])
     top_s = start_logits.masked_fill(outside, float("-inf")).topk(k, dim=1)
     top_e = end_logits.masked_fill(outside, float("-inf")).topk(k, dim=1)

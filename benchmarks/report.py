@@ -354,11 +354,11 @@ def _translation_markdown(section: dict | None) -> list[str]:
 def _int8_markdown(section: dict | None) -> list[str]:
     if not section:
         return []
-    lines = ["", "## An int8 frozen trunk (static int8 in onnxruntime and OpenVINO) vs graft's fp32 trunk", "",
+    lines = ["", "## An int8 frozen trunk (graft export's static int8, run in onnxruntime and OpenVINO) vs graft's fp32 trunk", "",
              "Images/s at batch 32 (224 px, real images, interleaved rounds in one process) and test accuracy of a "
              "logistic-regression probe (C by 5-fold CV) on each trunk's features. Target: int8 >= 1.8x graft's "
              "fp32 trunk with <= 0.5 point change in accuracy.", "",
-             "| backbone | data (train / test), calibration | graft fp32 / default | onnxruntime fp32 / int8 | OpenVINO fp32 / int8 | "
+             "| backbone | data (train / test), int8 recipe | graft fp32 / default | onnxruntime fp32 / int8 | OpenVINO fp32 / int8 | "
              "best int8 / graft fp32 (/ default) | probe accuracy fp32 → int8 | feature cosine |",
              "|---|---|---|---|---|---|---|---|"]
     for r in section.get("rows", []):
@@ -370,7 +370,9 @@ def _int8_markdown(section: dict | None) -> list[str]:
         default = f" / {rate['graft_default']} ({r.get('graft_default_precision')})" if "graft_default" in rate else ""
         versus_default = (f" (/ {r['int8_speedup_vs_graft_default']}x)" if "int8_speedup_vs_graft_default" in r
                           else "")
-        calibration = next((w for w in ("minmax", "entropy", "percentile") if w in r.get("quantization", "")), "")
+        how = r.get("quantization", "")
+        calibration = ("NNCF + bias correction" if "NNCF" in how else "onnxruntime " + next(
+            (w for w in ("minmax", "entropy", "percentile") if w in how), ""))
         lines.append(f"| {r['model']} | {Path(r['data']).name} ({r['train']} / {r['test']}), {calibration} | "
                      f"{rate['graft_fp32']}"
                      f"{default} | {pair('onnxruntime')} | {pair('openvino')} | {r['int8_speedup_vs_graft_fp32']}x"

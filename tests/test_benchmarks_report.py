@@ -50,7 +50,9 @@ def test_int8_table_shows_the_speedup_and_the_accuracy_change():
            "probe_accuracy": {"graft_fp32": {"accuracy": 80.0}, "int8": {"accuracy": 79.0}},
            "accuracy_change_points": -1.0, "mean_cosine_fp32_vs_int8_test_features": 0.95}
     lines = report._int8_markdown({"rows": [row, {"error": "no onnxruntime"}]})
-    assert any(line.startswith("| mobilenet_v2 | elpv-binary (100 / 50), minmax | 150.0 | 110.0 / 200.0 | — / — | 1.33x "
+    assert any(line.startswith("| mobilenet_v2 | elpv-binary (100 / 50), onnxruntime minmax | 150.0 | 110.0 / 200.0 | — / — | 1.33x "
                                "(onnxruntime_int8) | 80.0 → 79.0 (-1.00) | 0.95 |") for line in lines)
     assert any("not measured: no onnxruntime" in line for line in lines)
+    nncf = {**row, "quantization": "int8 static quantization (NNCF 3.4.0: QDQ, per-channel weights, bias correction)"}
+    assert "| elpv-binary (100 / 50), NNCF + bias correction |" in "\n".join(report._int8_markdown({"rows": [nncf]}))
     assert report._int8_markdown(None) == []

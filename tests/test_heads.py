@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from graft.heads import PROBE_C, classification_head, fit_probe
+from graft.heads import PROBE_C, classification_head, cv_folds, fit_probe, fit_probe_cv
 
 
 def _blobs(n: int, classes: int, dim: int = 12, seed: int = 0):
@@ -44,3 +44,35 @@ def test_a_class_missing_from_training_is_never_predicted():
     fit_probe(head, x_train, y_train, x_val, y_val)
     with torch.no_grad():
         assert (head(x_val).argmax(1) != 2).all()
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_cross_validated_probe_chooses_by_folds_and_fits_on_every_example(classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _blobs(150, classes)
+    head = classification_head(12, classes)
+    chosen = fit_probe_cv(head, x, y, folds=5, seed=0)
+    xs = x.double().numpy()
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    accuracy = {}
+    for c in PROBE_C:  # scikit-learn's own cross-validation, scaler fitted inside each fold
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+        accuracy[c] = float((cross_val_predict(pipe, xs, y, cv=folds) == np.array(y)).mean())
+        assert chosen["tried"][f"{c:g}"]["val_accuracy"] == pytest.approx(accuracy[c])
+    assert accuracy[chosen["C"]] == max(accuracy.values())
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=chosen["C"], max_iter=2000))
+    assert chosen["out_of_fold"] == cross_val_predict(pipe, xs, y, cv=folds).tolist()
+    reference = pipe.fit(xs, y)  # the final head: every example, none held out
+    with torch.no_grad():
+        ours = head(x).softmax(1).numpy()
+    assert np.abs(ours - reference.predict_proba(xs)).max() < 1e-3
+
+
+def test_folds_follow_the_smallest_class():
+    assert cv_folds([0] * 40 + [1] * 3) == 3
+    assert cv_folds([0] * 40 + [1] * 30) == 5
+    assert cv_folds([0] * 40 + [1]) == 0  # one example of a class: no stratified folds

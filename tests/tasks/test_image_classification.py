@@ -55,6 +55,24 @@ def test_feature_extraction_fit_evaluate_predict_save_load(elpv_slice, tmp_path,
     assert [r["score"] for r in original] == pytest.approx([r["score"] for r in restored], abs=noise)
 
 
+def test_small_data_feature_extraction_cross_validates_the_probe_over_every_labelled_cell(elpv_slice, tmp_path):
+    """48 labelled cells: the probe's C is chosen by 5-fold cross-validation over all 48 and the head is fitted on
+    all of them; the validation metrics are the out-of-fold predictions (each cell predicted by a head that never
+    saw it). ``probe=False`` keeps the SGD head on a held-out fifth."""
+    clf = ImageClassifier("mobilenet_v2", "feature-extraction").fit(elpv_slice / "train")
+    report = clf.run_report
+    assert report["split"] == {"kind": "cross-validation", "folds": 5, "seed": 0}
+    assert report["train_size"] == report["val_size"] == 48
+    assert sum(sum(row) for row in report["val_metrics"]["confusion_matrix"]) == 48
+    [row] = clf.history
+    assert row["probe_folds"] == 5 and report["val_metrics"]["accuracy"] == pytest.approx(row["val_accuracy"])
+    saved = json.loads((clf.save(tmp_path / "model") / "metrics.json").read_text())
+    assert saved["split"]["kind"] == "cross-validation"
+    held_out = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=3, probe=False).fit(elpv_slice / "train")
+    assert held_out.run_report["split"]["kind"] == "stratified" and held_out.run_report["val_size"] < 48
+    assert len(held_out.history) == 3 and "probe_C" not in held_out.history[0]
+
+
 def test_second_feature_extraction_fit_does_no_backbone_pass(elpv_slice, forward_calls):
     ImageClassifier("mobilenet_v2", "feature-extraction", epochs=3).fit(elpv_slice / "train")
     first = forward_calls["images"]

@@ -117,7 +117,7 @@ def _classify_images(path: Path, info: dict, args) -> tuple[list[dict], object] 
         return None
     config = info["config"]
     items = list_images(args.inputs)
-    session = onnx_session(path, int(os.environ.get("GRAFT_THREADS", "0")) or None)
+    session = onnx_session(path, int(os.environ.get("GRAFT_THREADS", "0")) or None, info.get("engine"))
     name = info["inputs"][0]
     probabilities = []
     for i in range(0, len(items), BATCH):

@@ -147,6 +147,9 @@ class TextClassifier(Classifier):
         return tfidf_baseline(list(train.inputs), y_train, list(val.inputs), y_val, self.classes, self.seed)
 
     # ---- which hidden layers to pool ---------------------------------------------------------------
+    def cross_validates_head(self) -> bool:
+        return self.option("pool_layers") != "auto"  # choosing the layers to pool holds out validation (below)
+
     def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
         if self.option("pool_layers") != "auto":
             return super()._fit_head(train, val, y_train, y_val)

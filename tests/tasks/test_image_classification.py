@@ -66,8 +66,19 @@ def test_small_data_feature_extraction_cross_validates_the_probe_over_every_labe
     assert sum(sum(row) for row in report["val_metrics"]["confusion_matrix"]) == 48
     [row] = clf.history
     assert row["probe_folds"] == 5 and report["val_metrics"]["accuracy"] == pytest.approx(row["val_accuracy"])
-    saved = json.loads((clf.save(tmp_path / "model") / "metrics.json").read_text())
+    # the pooling the cross-validation chose (average, or average and max) is what the model computes and saves
+    assert row["probe_choice"] in ("avg", "avgmax") and clf.model.backbone.pooling == row["probe_choice"]
+    assert clf.model.head[-1].in_features == clf.model.backbone.feature_dim == {"avg": 1280, "avgmax": 2560}[
+        row["probe_choice"]]
+    out = clf.save(tmp_path / "model")
+    saved = json.loads((out / "metrics.json").read_text())
     assert saved["split"]["kind"] == "cross-validation"
+    assert json.loads((out / "config.json").read_text())["backbone"]["pooling"] == row["probe_choice"]
+    cells = sorted((elpv_slice / "test").rglob("*.png"))[:8]
+    loaded = graft.load(out)
+    assert [r["label"] for r in loaded.predict(cells)] == [r["label"] for r in clf.predict(cells)]
+    given = ImageClassifier("mobilenet_v2", "feature-extraction", pooling="avg").fit(elpv_slice / "train")
+    assert "probe_choice" not in given.history[0] and given.model.backbone.pooling == "avg"
     held_out = ImageClassifier("mobilenet_v2", "feature-extraction", epochs=3, probe=False).fit(elpv_slice / "train")
     assert held_out.run_report["split"]["kind"] == "stratified" and held_out.run_report["val_size"] < 48
     assert len(held_out.history) == 3 and "probe_C" not in held_out.history[0]

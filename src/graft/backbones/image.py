@@ -54,6 +54,24 @@ class ImageBackbone(Backbone):
             return self
         return FrozenTrace(self)
 
+    def set_pooling(self, pooling: str) -> None:
+        if pooling not in POOLINGS:
+            raise GraftError(f"pooling must be one of {', '.join(POOLINGS)} for image backbones, got {pooling!r}")
+        self.pooling = pooling
+        self.feature_dim = self._probe_feature_dim()
+
+    @torch.no_grad()
+    def average_is_mean_of_maps(self) -> bool:
+        """Whether "avg" pooling is the plain mean of the feature maps, i.e. the first half of "avgmax" (true of
+        CNNs whose head is a global average pool; not of those with layers after it, or of token models)."""
+        was_training, pooling = self.training, self.pooling
+        self.eval()
+        maps = self.forward_maps(torch.randn(2, 3, self.image_size, self.image_size))
+        same = maps.ndim == 4 and torch.allclose(self.model.forward_head(maps, pre_logits=True), maps.mean((2, 3)),
+                                                 atol=1e-5)
+        self.train(was_training)
+        return bool(same) and pooling == self.pooling
+
     def _pool(self, maps: torch.Tensor) -> torch.Tensor:
         if self.pooling == "flatten":
             return maps.flatten(1)

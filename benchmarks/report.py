@@ -475,7 +475,7 @@ def _deploy_markdown(section: dict | None) -> list[str]:
              "| model | test accuracy | top-1 changed vs eager fp32 | file |", "|---|---|---|---|"]
     files = {k: f"{v['file_mb']} MB" for k, v in built["exports"].items()}
     for key, label in (("eager_fp32", "eager PyTorch, fp32"), ("eager_graft_predict", "`graft predict` (bundle)"),
-                       ("onnx_fp32", "ONNX fp32 (onnxruntime)"), ("onnx_int8", "ONNX int8, static")):
+                       ("onnx_fp32", "ONNX fp32 (onnxruntime)"), ("onnx_int8", "ONNX int8, static (NNCF, run in OpenVINO)")):
         lines.append(f"| {label} | {100 * acc[key]:.2f} % | {changed[key]} | {files.get(key, '')} |")
     lines.append(f"\nint8 accuracy change: {built['int8_accuracy_change_points']:+.2f} points (target: within 1).")
     speed = section.get("speed") or {}

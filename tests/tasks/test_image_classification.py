@@ -234,8 +234,12 @@ def test_bf16_features_are_cached_apart_from_fp32(monkeypatch):
 
 def test_a_fit_starts_with_a_summary_and_warns_about_a_tiny_validation_split(elpv_slice, capsys, monkeypatch):
     monkeypatch.delenv("GRAFT_QUIET", raising=False)
-    ImageClassifier("mobilenet_v2", "feature-extraction", seed=0).fit(elpv_slice / "train")
+    ImageClassifier("mobilenet_v2", "feature-extraction", seed=0, probe=False, epochs=2).fit(elpv_slice / "train")
     err = capsys.readouterr().err
     assert "model: mobilenet_v2 (" in err and "pretrained parameters + a new head of 2,562" in err
     assert "data: 38 training / 10 validation examples, 2 classes" in err
     assert "warning: a validation split of 10" in err
+    ImageClassifier("mobilenet_v2", "feature-extraction", seed=0).fit(elpv_slice / "train")  # cross-validated
+    err = capsys.readouterr().err
+    assert "data: 48 labelled examples, 2 classes; the head is chosen by 5-fold cross-validation" in err
+    assert "warning: a validation split" not in err

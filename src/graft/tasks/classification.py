@@ -198,6 +198,12 @@ class Classifier(Task):
             + {"feature-extraction": "the backbone stays frozen",
                "fine-tune": f"then the last {self.option('unfreeze')} layer group(s) train",
                "lora": "then low-rank adapters train"}.get(self.strategy_used, ""))
+        if self._cross_validate:
+            labelled = len(train.inputs) + len(val.inputs)
+            log(f"data: {labelled} labelled examples, {len(self.classes)} classes; the head is chosen by "
+                f"{cv_folds(self._ids(list(train.labels) + list(val.labels)))}-fold cross-validation over all of "
+                "them and then fitted on all of them")
+            return
         fewest = min(Counter(val.labels).values()) if val.labels else 0
         log(f"data: {len(train.inputs)} training / {len(val.inputs)} validation examples, {len(self.classes)} "
             f"classes (validation: at least {fewest} per class)")

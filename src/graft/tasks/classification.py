@@ -482,7 +482,8 @@ class Classifier(Task):
                            help="fit the linear head as a logistic regression on standardised features, its strength "
                            "tuned on validation, instead of by SGD (default: for feature extraction on at most "
                            f"{PROBE_CV_MAX_EXAMPLES} labelled examples, cross-validated over all of them)")
-        group.add_argument("--pooling", help="image: avg|avgmax|flatten; text: mean|cls|last")
+        group.add_argument("--pooling", help="image: avg|avgmax|flatten (default avg; with the cross-validated head, "
+                           "avg or avgmax by cross-validation); text: mean|cls|last")
         group.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default: 0.1 "
                            "when fine-tuning images, else 0)")
         group.add_argument("--class-weights", choices=["balanced"], help="weigh classes by inverse frequency")

@@ -54,3 +54,20 @@ def test_notebooks_get_progress_bars(monkeypatch):
     assert progress.progress(3).disable
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     assert not progress.progress(3).disable
+
+
+def test_muted_drops_a_library_s_warnings_and_restores_its_level(caplog):
+    import logging
+
+    from graft.progress import muted
+
+    library = logging.getLogger("some.library")
+    library.setLevel(logging.INFO)
+    with caplog.at_level(logging.INFO, logger="some.library"):
+        with muted("some.library"):
+            library.warning("a note for its developers")
+            library.error("a real failure")
+        library.warning("after the block")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["a real failure", "after the block"]
+    assert library.level == logging.INFO

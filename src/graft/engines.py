@@ -11,9 +11,7 @@ hash) the converted model is kept in ``$GRAFT_HOME/openvino`` and a later proces
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import logging
 import types
 import warnings
 from pathlib import Path
@@ -21,24 +19,13 @@ from pathlib import Path
 import torch
 
 from graft.paths import graft_home
+from graft.progress import muted
 
 CACHE_VERSION = 1
 
 
 def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str):
-    """A library's warnings muted while tracing (transformers notes config fields the trace touches)."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 class _NamedOutputs(torch.nn.Module):
@@ -70,7 +57,7 @@ class OpenVINONetwork:
             model = core.read_model(str(cached))
         else:
             wrapped = _NamedOutputs(module.eval(), self.inputs, self.outputs)
-            with torch.no_grad(), warnings.catch_warnings(), _quiet("transformers"):
+            with torch.no_grad(), warnings.catch_warnings(), muted("transformers"):
                 warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
                 model = ov.convert_model(wrapped, example_input=tuple(example[n] for n in self.inputs))
             if cached is not None:

@@ -2,6 +2,8 @@
 and with GRAFT_QUIET=1."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 
@@ -27,3 +29,17 @@ def log(message: str) -> None:
     """One line of run output on stderr (quiet with GRAFT_QUIET=1)."""
     if not _quiet():
         tqdm.write(message, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def muted(*logger_names: str):
+    """Libraries' log records below ERROR dropped while the block runs (their notes are for their developers)."""
+    loggers = [logging.getLogger(name) for name in logger_names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -19,7 +19,7 @@ import torch
 from graft.deploy.parity import COMPARISONS
 from graft.deploy.runtime import EXPORT_FORMAT, ExportedNetwork, sidecar_path, tokenizer_dir
 from graft.errors import GraftError
-from graft.progress import log
+from graft.progress import log, muted
 
 LEGACY_OPSET = 17
 
@@ -159,16 +159,18 @@ def _quantize_static(path: Path, calibration: list[dict]) -> str:
     """
     import logging
 
-    import nncf
     import onnx
+
+    import nncf
 
     nncf.set_log_level(logging.ERROR)  # its notes; its progress bars stay, the step takes a minute
     model = onnx.load(str(path))
     first_conv = next((node.name for node in model.graph.node if node.op_type == "Conv"), None)
     items = [{name: value[i:i + 1].cpu().numpy() for name, value in batch.items()}
              for batch in calibration for i in range(len(next(iter(batch.values()))))]
-    quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items), fast_bias_correction=False,
-                              ignored_scope=nncf.IgnoredScope(names=[first_conv] if first_conv else []))
+    with muted("torch.utils.cpp_extension"):  # nncf loads its torch extensions, whose CUDA probe warns on a CPU
+        quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items), fast_bias_correction=False,
+                                  ignored_scope=nncf.IgnoredScope(names=[first_conv] if first_conv else []))
     onnx.save(quantized, str(path))
     return (f"int8 static quantization (NNCF {nncf.__version__}: QDQ, per-channel weights, bias correction, first "
             f"convolution in fp32, calibrated on {len(items)} real inputs)")

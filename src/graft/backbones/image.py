@@ -66,11 +66,15 @@ class ImageBackbone(Backbone):
         CNNs whose head is a global average pool; not of those with layers after it, or of token models)."""
         was_training, pooling = self.training, self.pooling
         self.eval()
-        maps = self.forward_maps(torch.randn(2, 3, self.image_size, self.image_size))
+        maps = self.forward_maps(torch.randn(2, 3, self.image_size, self.image_size, device=self._device()))
         same = maps.ndim == 4 and torch.allclose(self.model.forward_head(maps, pre_logits=True), maps.mean((2, 3)),
                                                  atol=1e-5)
         self.train(was_training)
         return bool(same) and pooling == self.pooling
+
+    def _device(self) -> torch.device:
+        """Where the weights are (a probe of the network must run there: pooling is chosen after a GPU extraction)."""
+        return next(self.model.parameters()).device
 
     def _pool(self, maps: torch.Tensor) -> torch.Tensor:
         if self.pooling == "flatten":
@@ -103,7 +107,8 @@ class ImageBackbone(Backbone):
         """One forward pass tells the truth (timm heads differ: conv heads, pre-logits MLPs, tokens)."""
         was_training = self.training
         self.eval()
-        dim = self._pool(self.forward_maps(torch.zeros(1, 3, self.image_size, self.image_size))).shape[1]
+        dim = self._pool(self.forward_maps(torch.zeros(1, 3, self.image_size, self.image_size,
+                                                       device=self._device()))).shape[1]
         self.train(was_training)
         return int(dim)
 

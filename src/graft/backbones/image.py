@@ -21,14 +21,12 @@ TRACE_MIN_ITEMS = 256  # building a trace takes 2-3 s: about what it saves over 
 class ImageBackbone(Backbone):
     def __init__(self, cfg: BackboneCfg, model: nn.Module, pooling: str = "avg", image_size: int | None = None):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise GraftError(f"pooling must be one of {', '.join(POOLINGS)} for image backbones, got {pooling!r}")
-        self.cfg, self.model, self.pooling = cfg, model, pooling
+        self.cfg, self.model = cfg, model
         self.image_size = image_size or cfg.preprocessing.input_size
         self.channels_last = settings().channels_last
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.feature_dim = self._probe_feature_dim()
+        self.set_pooling(pooling)
 
     def forward_maps(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
@@ -55,6 +53,7 @@ class ImageBackbone(Backbone):
         return FrozenTrace(self)
 
     def set_pooling(self, pooling: str) -> None:
+        """Pool the maps another way from now on (``feature_dim`` follows)."""
         if pooling not in POOLINGS:
             raise GraftError(f"pooling must be one of {', '.join(POOLINGS)} for image backbones, got {pooling!r}")
         self.pooling = pooling
@@ -64,13 +63,21 @@ class ImageBackbone(Backbone):
     def average_is_mean_of_maps(self) -> bool:
         """Whether "avg" pooling is the plain mean of the feature maps, i.e. the first half of "avgmax" (true of
         CNNs whose head is a global average pool; not of those with layers after it, or of token models)."""
-        was_training, pooling = self.training, self.pooling
+        was_training = self.training
         self.eval()
         maps = self.forward_maps(torch.randn(2, 3, self.image_size, self.image_size, device=self._device()))
         same = maps.ndim == 4 and torch.allclose(self.model.forward_head(maps, pre_logits=True), maps.mean((2, 3)),
                                                  atol=1e-5)
         self.train(was_training)
-        return bool(same) and pooling == self.pooling
+        return bool(same)
+
+    def standard_memory_format(self) -> None:
+        """Undo channels-last (for export: an ONNX graph has no memory formats, and channels-last strides only add
+        ``as_strided`` gathers to it after the pooling, which OpenVINO ran wrongly once NNCF had quantized the graph:
+        max |logit difference| from the bundle 2.5, onnxruntime 0.5 on the same file)."""
+        if self.channels_last:
+            self.channels_last = False
+            self.model.to(memory_format=torch.contiguous_format)
 
     def _device(self) -> torch.device:
         """Where the weights are (a probe of the network must run there: pooling is chosen after a GPU extraction)."""

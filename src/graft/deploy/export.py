@@ -73,7 +73,8 @@ def export(model_dir: str | Path, out: str | Path, fmt: str = "onnx", quantize: 
             raise GraftError(f"the export does not match {model_dir}: {check.describe()}; nothing was written")
         os.replace(tmp_file, out)
     info = {"format": EXPORT_FORMAT, "version": 1, "file": out.name, "kind": fmt, "exporter": how,
-            "quantize": quantize, "engine": engine if fmt == "onnx" else "torch.export", "inputs": names, "outputs": outputs, "dynamic_axes": axes, "source_bundle": str(Path(model_dir)),
+            "quantize": quantize, "engine": engine if fmt == "onnx" else "torch.export", "inputs": names,
+            "outputs": outputs, "dynamic_axes": axes, "source_bundle": str(Path(model_dir)),
             "export_seconds": round(time.perf_counter() - start, 2), "parity": check.__dict__,
             "preprocessing": model.config().get("preprocessing"), "licence": licence_of(model),
             "config": {"task": model.name, **model.config()}}

@@ -68,7 +68,7 @@ class Classifier(Task):
     pooled_features = True
     exportable = True
     defaults: dict = {}
-    _cross_validate = False  # set by fit: the probe head chooses by cross-validation (PROBE_CV_MAX_EXAMPLES)
+    _cv_folds = 0  # set by fit: >0, the probe head is chosen by this many folds of cross-validation (PROBE_CV_...)
     _out_of_fold: list[int] | None = None  # that probe's out-of-fold predictions, the validation metrics' source
 
     def __init__(self, backbone: str | None = None, strategy: str = "auto", *, weights: str | Path | None = "pretrained",
@@ -146,9 +146,10 @@ class Classifier(Task):
             raise DataError(f"validation labels never seen in training: {', '.join(unknown)}")
         self._choose_strategy(train.labels)
         labelled = list(train.labels) + list(val_data.labels)
-        self._cross_validate = (split["kind"] == "stratified" and self.strategy_used == "feature-extraction"
-                                and not self.head_hidden and self.probe is not False and self.cross_validates_head()
-                                and len(labelled) <= PROBE_CV_MAX_EXAMPLES and cv_folds(self._ids(labelled)) >= 2)
+        eligible = (split["kind"] == "stratified" and self.strategy_used == "feature-extraction"
+                    and not self.head_hidden and self.probe is not False and self.cross_validates_head()
+                    and len(labelled) <= PROBE_CV_MAX_EXAMPLES)
+        self._cv_folds = cv_folds(self._ids(labelled)) if eligible else 0
         self._out_of_fold: list[int] | None = None
         backbone = self.build_backbone(self.weights)
         head = classification_head(backbone.feature_dim, len(self.classes), self.head_hidden, self.dropout)
@@ -163,8 +164,7 @@ class Classifier(Task):
         train_size, val_size = len(train.inputs), len(val_data.inputs)
         if self._out_of_fold is not None:  # every example was validated by a head that did not train on it
             val_report = metrics.classification_report(y_train + y_val, self._out_of_fold, self.classes)
-            folds = next(r["probe_folds"] for r in self.history if "probe_folds" in r)
-            split = {"kind": "cross-validation", "folds": folds, "seed": self.seed}
+            split = {"kind": "cross-validation", "folds": self._cv_folds, "seed": self.seed}
             train_size = val_size = train_size + val_size
         else:
             val_report = self.evaluate_data(val_data)
@@ -198,11 +198,10 @@ class Classifier(Task):
             + {"feature-extraction": "the backbone stays frozen",
                "fine-tune": f"then the last {self.option('unfreeze')} layer group(s) train",
                "lora": "then low-rank adapters train"}.get(self.strategy_used, ""))
-        if self._cross_validate:
-            labelled = len(train.inputs) + len(val.inputs)
-            log(f"data: {labelled} labelled examples, {len(self.classes)} classes; the head is chosen by "
-                f"{cv_folds(self._ids(list(train.labels) + list(val.labels)))}-fold cross-validation over all of "
-                "them and then fitted on all of them")
+        if self._cv_folds:
+            log(f"data: {len(train.inputs) + len(val.inputs)} labelled examples, {len(self.classes)} classes; the "
+                f"head is chosen by {self._cv_folds}-fold cross-validation over all of them and then fitted on all "
+                "of them")
             return
         fewest = min(Counter(val.labels).values()) if val.labels else 0
         log(f"data: {len(train.inputs)} training / {len(val.inputs)} validation examples, {len(self.classes)} "
@@ -249,11 +248,12 @@ class Classifier(Task):
 
     def _fit_head(self, train, val, y_train, y_val) -> list[dict]:
         """The new head on frozen, cached features (the whole of feature extraction; phase 1 of fine-tuning)."""
-        if self._cross_validate:
+        inputs = list(train.inputs) + list(val.inputs)
+        if self._cv_folds:
             self.prepare_head_choices()
-        x = self.features(list(train.inputs) + list(val.inputs))  # one extraction pass for both
-        if self._cross_validate:
-            return self._cv_probe_head(self.head_choices(x, list(train.inputs) + list(val.inputs)), y_train + y_val)
+        x = self.features(inputs)  # one extraction pass for both
+        if self._cv_folds:
+            return self._cv_probe_head(self.head_choices(x, inputs), y_train + y_val)
         return self._train_head(x[:len(train.inputs)], x[len(train.inputs):], y_train, y_val)
 
     def uses_probe(self) -> bool:
@@ -264,7 +264,7 @@ class Classifier(Task):
         SGD-trained head (benchmark section probe)."""
         if self.head_hidden:
             return False
-        return self._cross_validate if self.probe is None else bool(self.probe)
+        return bool(self._cv_folds) if self.probe is None else bool(self.probe)
 
     def cross_validates_head(self) -> bool:
         """Whether this task's feature extraction can fit its head by cross-validation (``_cv_probe_head``)."""
@@ -307,8 +307,7 @@ class Classifier(Task):
                  "seconds": time.perf_counter() - start}]
 
     def _cv_probe_head(self, choices: dict[str, torch.Tensor], y: list[int]) -> list[dict]:
-        start = time.perf_counter()
-        folds = cv_folds(y)
+        start, folds = time.perf_counter(), self._cv_folds
         tried = {}
         for name, features in choices.items():
             head = classification_head(features.shape[1], len(self.classes), (), self.dropout)
@@ -559,13 +558,6 @@ class Classifier(Task):
         return batch
 
     def export_module(self) -> torch.nn.Module:
-        """The model in the standard memory format: an ONNX graph has none, and channels-last strides only added
-        gathers to it (torch's ``as_strided`` after the pooling) that OpenVINO then ran wrongly once NNCF had
-        quantized the graph (max |logit difference| from the bundle 2.5, onnxruntime 0.5 on the same file)."""
-        backbone = self.model.backbone
-        if getattr(backbone, "channels_last", False):
-            backbone.channels_last = False
-            self.model.to(memory_format=torch.contiguous_format)
         return self.model.float().cpu()
 
     @classmethod

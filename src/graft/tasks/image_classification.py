@@ -72,11 +72,9 @@ class ImageClassifier(Classifier):
         if self.pooling is not None or backbone.pooling != "avgmax":
             return super().head_choices(x, inputs)
         average = x[:, :x.shape[1] // 2]
-        backbone.pooling = "avg"  # the average half is also what "avg" pooling extracts: cache it as such
         identity = self.cache_identity()
-        backbone.pooling = "avgmax"
-        if identity:
-            cache = FeatureCache(identity)
+        if identity:  # the average half is also what "avg" pooling extracts: cache it as such
+            cache = FeatureCache({**identity, "backbone": {**identity["backbone"], "pooling": "avg"}})
             for item, row in zip(inputs, average):
                 cache.put(self.item_key(item), row.clone())
         return {"avg": average, "avgmax": x}
@@ -124,6 +122,10 @@ class ImageClassifier(Classifier):
         return self
 
     # ---- export (graft.deploy) ---------------------------------------------------------------------
+    def export_module(self) -> torch.nn.Module:
+        self.model.backbone.standard_memory_format()
+        return super().export_module()
+
     def export_dynamic_axes(self) -> dict[str, dict[int, str]]:
         return {"pixel_values": {0: "batch"}}
 

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only speed,accuracy,scaling,detection,faces,generation,deploy,qa,probe,translation,text,int8]``.
+"""``python -m benchmarks [--quick] [--only speed,accuracy,scaling,detection,faces,generation,deploy,qa,probe,translation,text,int8,roofline]``.
 
 Writes ``benchmarks/results/<date>-<host>.json`` and ``.md`` plus ``-speed/-accuracy/-scaling/-detection.png``.
 Sections run with ``--only`` replace their part of an existing file of the same date and host.
@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import (accuracy, common, deploy, detection, faces, generation, int8, probe, qa, report, scaling,
-                        speed, text, translation)
+from benchmarks import (accuracy, common, deploy, detection, faces, generation, int8, probe, qa, report, roofline,
+                        scaling, speed, text, translation)
 
 SECTIONS = {"speed": speed.run, "accuracy": accuracy.run, "scaling": scaling.run, "detection": detection.run,
             "faces": faces.run, "generation": generation.run, "deploy": deploy.run, "qa": qa.run,
             "probe": probe.run, "translation": translation.run, "text": text.run,
-            "int8": int8.run}
+            "int8": int8.run, "roofline": roofline.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

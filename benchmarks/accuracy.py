@@ -45,6 +45,8 @@ def fit_eval(task: str, jobs: list[dict], test: str, threads: int, tokenizer: st
                        else None)
         if task == "image":
             options["image_size"] = job["image_size"]
+            if "crop_pct" in job:  # centre crop at evaluation (1.0: the whole image)
+                options["crop_pct"] = job["crop_pct"]
         if job["method"] == "scratch":
             options.update(weights=None, unfreeze="all", train_bn=True, lr=1e-3 if task == "image" else 1e-4,
                            lr_decay=1.0)

@@ -5,9 +5,9 @@ import statistics
 from pathlib import Path
 from statistics import median
 
-TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0}
+TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0, "roofline": 0.9}
 SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa", "probe",
-                "translation", "text", "int8")
+                "translation", "text", "int8", "roofline")
 
 
 def _balanced_summary(runs: list[dict]) -> dict:
@@ -84,6 +84,19 @@ def targets(results: dict) -> list[tuple[str, str]]:
                      "scratch)", _verdict(gap >= TARGETS["gap"], f"{gap:+.1f} points{extra}")))
     else:
         rows.append(("pretrained >= 15 points above scratch at 50 per class", "n/a (not measured)"))
+    rows += _roofline_targets(results.get("roofline") or {})
+    return rows
+
+
+def _roofline_targets(section: dict) -> list[tuple[str, str]]:
+    roof = section.get("roofline", {})
+    rows = []
+    for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
+        ips = section.get("forward", {}).get(model, {}).get("graft", {}).get("images_per_s")
+        if ips and "matmul_gflops" in roof:
+            share = ips * roof["gflop_per_image"][model] / roof["matmul_gflops"]
+            target = f"{label} fp32 frozen forward >= {100 * TARGETS['roofline']:.0f} % of the matrix-multiply rate"
+            rows.append((target, _verdict(share >= TARGETS["roofline"], f"{100 * share:.0f} %")))
     return rows
 
 
@@ -96,7 +109,10 @@ def _roofline_lines(speed: dict) -> list[str]:
     for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
         gflop = roof["gflop_per_image"].get(model)
         for impl in ("plain", "graft"):
-            ips = speed.get("forward", {}).get(model, {}).get(impl, {}).get("images_per_s")
+            cell = speed.get("forward", {}).get(model, {}).get(impl, {})
+            ips = cell.get("images_per_s")
+            if any(r.get("runtime", {}).get("bf16") for r in cell.get("runs", [])):
+                impl += ", bf16 autocast"
             if gflop and ips:
                 lines.append(f"- {label} ({impl}): {ips:.1f} img/s x {gflop:.2f} GFLOP = {ips * gflop:.0f} GFLOP/s, "
                              f"**{100 * ips * gflop / roof['matmul_gflops']:.0f} %** of the fp32 matrix-multiply rate "
@@ -143,7 +159,11 @@ def markdown(results: dict) -> str:
                   "|---|---|---|---|---|"]
         for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
             if model in speed.get("forward", {}):
-                lines.append(_pair_row(f"{label} forward, batch 32, 224², fp32", speed["forward"][model],
+                runs = speed["forward"][model].get("graft", {}).get("runs", [])
+                # graft runs bf16 autocast where the CPU has native bf16: say so rather than label it fp32
+                bf16 = any(r.get("runtime", {}).get("bf16") for r in runs)
+                precision = "fp32 (graft: bf16 autocast)" if bf16 else "fp32"
+                lines.append(_pair_row(f"{label} forward, batch 32, 224², {precision}", speed["forward"][model],
                                        "images_per_s", "img/s"))
         if "finetune_step" in speed:
             lines.append(_pair_row("MobileNetV2 fine-tune step, batch 32, all layers", speed["finetune_step"],
@@ -268,7 +288,27 @@ def markdown(results: dict) -> str:
     lines += _translation_markdown(results.get("translation"))
     lines += _text_markdown(results.get("text"))
     lines += _int8_markdown(results.get("int8"))
+    lines += _roofline_markdown(results.get("roofline"))
     return "\n".join(lines) + "\n"
+
+
+def _roofline_markdown(section: dict | None) -> list[str]:
+    """The fp32 forwards against the matrix-multiply rate, and graft's default precision beside them."""
+    if not section:
+        return []
+    s = section.get("settings", {})
+    lines = ["", "## fp32 frozen forward vs the machine's matrix-multiply rate", "",
+             f"Batch {s.get('batch')} at {s.get('size')} px, each forward in its own process ({s.get('process_pairs')} "
+             f"plain/graft pairs, medians); graft in {s.get('graft_precision')}. Matrix-multiply rate: the higher of "
+             f"two measurements, before and after the forwards "
+             f"({', '.join(_f(r, 0) for r in section.get('roofline', {}).get('matmul_gflops_runs', []))} GFLOP/s).", ""]
+    lines += _roofline_lines(section)
+    for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
+        cell = section.get("forward", {}).get(model, {}).get("graft_default_precision", {})
+        if "images_per_s" in cell:
+            precision = "bf16 autocast" if cell.get("runtime", {}).get("bf16") else "fp32"
+            lines.append(f"- {label} (graft's default precision here: {precision}): {cell['images_per_s']:.1f} img/s")
+    return lines
 
 
 def _text_markdown(section: dict | None) -> list[str]:

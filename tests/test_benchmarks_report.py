@@ -36,6 +36,22 @@ def test_roofline_lines_give_the_fraction_of_the_matmul_rate():
     assert report._roofline_lines({"roofline": {"error": "boom"}}) == ["- fraction of the matrix-multiply rate: boom"]
 
 
+def test_roofline_section_judges_the_fp32_target_and_shows_the_default_precision():
+    section = {"roofline": {"matmul_gflops": 100.0, "matmul_size": 2048, "matmul_gflops_runs": [95.0, 100.0],
+                            "gflop_per_image": {"mobilenet_v2": 0.6, "resnet50": 8.0}},
+               "forward": {"mobilenet_v2": {"graft": {"images_per_s": 140.0},
+                                            "graft_default_precision": {"images_per_s": 250.0,
+                                                                        "runtime": {"bf16": True}}},
+                           "resnet50": {"graft": {"images_per_s": 11.0}}},
+               "settings": {"batch": 32, "size": 224, "process_pairs": 3, "graft_precision": "fp32"}}
+    rows = dict(report._roofline_targets(section))
+    assert rows["MobileNetV2 fp32 frozen forward >= 90 % of the matrix-multiply rate"] == "MISS (84 %)"
+    assert rows["ResNet50 fp32 frozen forward >= 90 % of the matrix-multiply rate"] == "MISS (88 %)"
+    text = "\n".join(report._roofline_markdown(section))
+    assert "95, 100 GFLOP/s" in text and "bf16 autocast): 250.0 img/s" in text
+    assert report._roofline_markdown(None) == [] and report._roofline_targets({}) == []
+
+
 def test_small_sizes_get_at_least_100_steps():
     assert epochs_for(50, 2, floor=5) == 34  # 80 training images, 3 batches of 32 an epoch
     assert epochs_for(200, 2, floor=5) == 10

@@ -110,6 +110,11 @@ def _roofline_targets(section: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _ran_bf16(runs: list[dict]) -> bool:
+    """Whether graft ran these forwards in bf16 autocast (its default where the CPU has native bf16)."""
+    return any(r.get("runtime", {}).get("bf16") for r in runs)
+
+
 def _roofline_lines(speed: dict) -> list[str]:
     """Each fp32 forward as a fraction of the machine's measured matrix-multiply rate (its practical limit)."""
     roof = speed.get("roofline") or {}
@@ -121,7 +126,7 @@ def _roofline_lines(speed: dict) -> list[str]:
         for impl in ("plain", "graft"):
             cell = speed.get("forward", {}).get(model, {}).get(impl, {})
             ips = cell.get("images_per_s")
-            if any(r.get("runtime", {}).get("bf16") for r in cell.get("runs", [])):
+            if _ran_bf16(cell.get("runs", [])):
                 impl += ", bf16 autocast"
             if gflop and ips:
                 lines.append(f"- {label} ({impl}): {ips:.1f} img/s x {gflop:.2f} GFLOP = {ips * gflop:.0f} GFLOP/s, "
@@ -169,9 +174,8 @@ def markdown(results: dict) -> str:
                   "|---|---|---|---|---|"]
         for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
             if model in speed.get("forward", {}):
-                runs = speed["forward"][model].get("graft", {}).get("runs", [])
                 # graft runs bf16 autocast where the CPU has native bf16: say so rather than label it fp32
-                bf16 = any(r.get("runtime", {}).get("bf16") for r in runs)
+                bf16 = _ran_bf16(speed["forward"][model].get("graft", {}).get("runs", []))
                 precision = "fp32 (graft: bf16 autocast)" if bf16 else "fp32"
                 lines.append(_pair_row(f"{label} forward, batch 32, 224², {precision}", speed["forward"][model],
                                        "images_per_s", "img/s"))
@@ -316,7 +320,7 @@ def _roofline_markdown(section: dict | None) -> list[str]:
     for model, label in (("mobilenet_v2", "MobileNetV2"), ("resnet50", "ResNet50")):
         cell = section.get("forward", {}).get(model, {}).get("graft_default_precision", {})
         if "images_per_s" in cell:
-            precision = "bf16 autocast" if cell.get("runtime", {}).get("bf16") else "fp32"
+            precision = "bf16 autocast" if _ran_bf16([cell]) else "fp32"
             lines.append(f"- {label} (graft's default precision here: {precision}): {cell['images_per_s']:.1f} img/s")
     return lines
 

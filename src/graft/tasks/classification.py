@@ -321,7 +321,7 @@ class Classifier(Task):
         chosen = probe["tried"][f"{probe['C']:g}"]
         with torch.inference_mode():
             train_loss = float(torch.nn.functional.cross_entropy(head(features.float()), torch.tensor(y)))
-        among = (f"; {name} pooling, cross-validated accuracy "
+        among = (f"; the {name} features chosen, cross-validated accuracy "
                  + ", ".join(f"{n}: {tried[n][0][1]:.2%}" for n in tried) if len(tried) > 1 else "")
         log(f"head: logistic-regression probe on standardised features, C={probe['C']:g} chosen by {folds}-fold "
             f"cross-validation over all {len(y)} labelled examples (accuracy {chosen['val_accuracy']:.2%}, "

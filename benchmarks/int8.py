@@ -1,7 +1,8 @@
 """An int8 frozen trunk (graft export's static int8) against graft's fp32 trunk: speed and feature-extraction accuracy.
 
 For each CNN with real weights here (MobileNetV2, EfficientNet-Lite0) and each real image set (elpv cells; the
-four-level elpv labels as a second task): the backbone's pooled features computed (a) by graft's fp32 frozen
+four-level elpv labels as a second task; scikit-image's lfw_subset, 100 faces and 100 non-face patches, as a second
+set of other images): the backbone's pooled features computed (a) by graft's fp32 frozen
 encoder (the oneDNN trace on this CPU) and (b) by onnxruntime and by OpenVINO on the same network exported to
 ONNX and quantized statically (graft's own ``graft export --quantize int8`` recipe: NNCF, QDQ, per-channel int8
 weights, bias correction, calibrated on 300 real training images). Speed: images/s of each at batch 32 on the same 224-px real images,
@@ -162,13 +163,35 @@ def trunk(model: str, root: str, threads: int, seed: int = 0, calibration: int =
             **agreement}
 
 
+def lfw_faces(root: Path, seed: int = 0) -> Path:
+    """scikit-image's lfw_subset (BSD-3-Clause; 25x25 grey: 100 LFW faces, then 100 non-face patches) as
+    ``root/lfw-faces/{train,test}/{face,non_face}/NNN.png``, half of each class to train (seeded draw)."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data as skdata
+
+    out = root / "lfw-faces"
+    if (out / "test" / "non_face").is_dir():
+        return out
+    patches = skdata.lfw_subset()
+    order = np.random.default_rng(seed).permutation(100)
+    for label, offset in (("face", 0), ("non_face", 100)):
+        for rank, i in enumerate(order):
+            folder = out / ("train" if rank < 50 else "test") / label
+            folder.mkdir(parents=True, exist_ok=True)
+            image = (patches[offset + i] * 255).round().astype(np.uint8)
+            Image.fromarray(image).save(folder / f"{offset + i:03d}.png")
+    return out
+
+
 def run(quick: bool, threads: int, seed: int, workdir: Path) -> dict:
     from benchmarks.common import run_worker
     from graft import datasets
 
     limit = 60 if quick else None
     sets = {"elpv": datasets.elpv(workdir / "data", "binary", limit_per_class=limit),
-            "elpv-4level": datasets.elpv(workdir / "data", "4level", limit_per_class=limit)}
+            "elpv-4level": datasets.elpv(workdir / "data", "4level", limit_per_class=limit),
+            "lfw-faces": lfw_faces(workdir / "data", seed)}
     models = MODELS[:1] if quick else MODELS
     rows = [run_worker("int8.trunk", {"model": model, "root": str(root), "threads": threads, "seed": seed},
                        True, threads, timeout=3600) for model in models for root in sets.values()]

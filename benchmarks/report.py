@@ -5,7 +5,7 @@ import statistics
 from pathlib import Path
 from statistics import median
 
-TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0, "roofline": 0.9}
+TARGETS = {"fit": 8.0, "forward": 6.0, "keras": 2.0, "gap": 15.0, "roofline": 0.9, "int8": 1.8, "int8_loss": 0.5}
 SECTION_KEYS = ("speed", "accuracy", "scaling", "detection", "faces", "generation", "deploy", "qa", "probe",
                 "translation", "text", "int8", "roofline")
 
@@ -40,7 +40,7 @@ def targets(results: dict) -> list[tuple[str, str]]:
     """PASS / MISS per target, for the sections in ``results`` only."""
     rows = _speed_targets(results["speed"]) if "speed" in results else []
     rows += _gap_targets(results) if "accuracy" in results else []
-    return rows + _roofline_targets(results.get("roofline") or {})
+    return rows + _roofline_targets(results.get("roofline") or {}) + _int8_targets(results.get("int8") or {})
 
 
 def _speed_targets(speed: dict) -> list[tuple[str, str]]:
@@ -107,6 +107,25 @@ def _roofline_targets(section: dict) -> list[tuple[str, str]]:
             share = ips * roof["gflop_per_image"][model] / roof["matmul_gflops"]
             target = f"{label} fp32 frozen forward >= {100 * TARGETS['roofline']:.0f} % of the matrix-multiply rate"
             rows.append((target, _verdict(share >= TARGETS["roofline"], f"{100 * share:.0f} %")))
+    return rows
+
+
+def _int8_targets(section: dict) -> list[tuple[str, str]]:
+    """Per backbone, over every image set measured with graft export's recipe (NNCF): the slowest int8 speed-up and
+    the largest accuracy loss (a gain counts as no loss)."""
+    by_model: dict[str, list[dict]] = {}
+    for r in section.get("rows", []):
+        if "error" not in r and "NNCF" in r.get("quantization", ""):
+            by_model.setdefault(r["model"], []).append(r)
+    rows = []
+    for model, runs in by_model.items():
+        speedup = min(r["int8_speedup_vs_graft_fp32"] for r in runs)
+        loss = max(-r["accuracy_change_points"] for r in runs)
+        sets = ", ".join(Path(r["data"]).name for r in runs)
+        rows.append((f"{model} int8 frozen trunk >= {TARGETS['int8']}x graft's fp32 with <= {TARGETS['int8_loss']} "
+                     "point accuracy loss", _verdict(speedup >= TARGETS["int8"] and loss <= TARGETS["int8_loss"],
+                                                     f"slowest {speedup}x, largest loss {max(loss, 0.0):.2f} "
+                                                     f"points over {sets}")))
     return rows
 
 

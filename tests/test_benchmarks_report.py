@@ -72,3 +72,18 @@ def test_int8_table_shows_the_speedup_and_the_accuracy_change():
     nncf = {**row, "quantization": "int8 static quantization (NNCF 3.4.0: QDQ, per-channel weights, bias correction)"}
     assert "| elpv-binary (100 / 50), NNCF + bias correction |" in "\n".join(report._int8_markdown({"rows": [nncf]}))
     assert report._int8_markdown(None) == []
+
+
+def test_int8_target_takes_the_worst_set_of_graft_exports_recipe_per_backbone():
+    def row(data, speedup, change, how="int8 static quantization (NNCF 3.4.0: QDQ)"):
+        return {"model": "mobilenet_v2", "data": f"/x/{data}", "quantization": how,
+                "int8_speedup_vs_graft_fp32": speedup, "accuracy_change_points": change}
+
+    section = {"rows": [row("elpv-binary", 2.4, -0.46), row("lfw-faces", 1.9, +1.0),
+                        row("elpv-binary", 1.0, -5.0, how="int8 static (minmax)"), {"error": "boom"}]}
+    ((label, verdict),) = report._int8_targets(section)
+    assert label == "mobilenet_v2 int8 frozen trunk >= 1.8x graft's fp32 with <= 0.5 point accuracy loss"
+    assert verdict == "PASS (slowest 1.9x, largest loss 0.46 points over elpv-binary, lfw-faces)"
+    section["rows"].append(row("elpv-4level", 1.46, -0.2))
+    assert report._int8_targets(section)[0][1].startswith("MISS (slowest 1.46x")
+    assert report._int8_targets({}) == []

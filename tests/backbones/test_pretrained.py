@@ -28,6 +28,24 @@ def test_real_weights_recognise_cat_and_espresso(name):
     assert _classify(name, skdata.coffee()).argmax().item() == ESPRESSO
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
+def test_real_weights_give_the_same_features_traced(name, monkeypatch):
+    """BatchNorm folded into the convolutions by the trace keeps the real network's features."""
+    from graft import runtime
+    from graft.runtime import FrozenTrace
+
+    monkeypatch.setenv("GRAFT_BF16", "0")
+    monkeypatch.setattr(runtime, "_runtime", None)
+    backbone = create_backbone(name).eval()
+    transform = ImageClassifier(name).transform(train=False)
+    x = torch.stack([transform(Image.fromarray(image)) for image in (skdata.chelsea(), skdata.coffee())])
+    encode = backbone.frozen_encoder()
+    with torch.inference_mode():
+        eager, traced = backbone(pixel_values=x), encode(pixel_values=x)
+    assert isinstance(encode, FrozenTrace) and encode.traced is not None
+    assert (traced - eager).abs().max() < 1e-4 * eager.abs().max()
+
+
 def test_mobilenet_v2_matches_published_confidence():
     probs = _classify("mobilenet_v2", skdata.chelsea())
     assert probs.argmax().item() == 285 and probs[285] > 0.5  # Egyptian cat 0.71 with torchvision's recipe

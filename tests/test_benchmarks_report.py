@@ -86,4 +86,6 @@ def test_int8_target_takes_the_worst_set_of_graft_exports_recipe_per_backbone():
     assert verdict == "PASS (slowest 1.9x, largest loss 0.46 points over elpv-binary, lfw-faces)"
     section["rows"].append(row("elpv-4level", 1.46, -0.2))
     assert report._int8_targets(section)[0][1].startswith("MISS (slowest 1.46x")
+    gains = {"rows": [row("elpv-binary", 2.0, +0.3), row("lfw-faces", 2.0, -0.0)]}
+    assert "largest loss 0.00 points" in report._int8_targets(gains)[0][1]
     assert report._int8_targets({}) == []
